@@ -1,0 +1,344 @@
+//! The AWS adapter: the one module that names `aws_sdk_*` types. It converts them into the
+//! domain types and counts every call it makes, per operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use aws_sdk_applicationautoscaling as aas;
+use aws_sdk_ecs as ecs;
+use aws_sdk_resourcegroupstagging as rgt;
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use chrono::{DateTime, Utc};
+
+use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet};
+use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Suspension, Tags};
+
+/// AWS limits per call: `DescribeServices` takes 10 services, `DescribeClusters` 100,
+/// `DescribeScalableTargets` 50 resource ids, `ListServices` and `GetResources` pages of 100.
+const DESCRIBE_SERVICES_MAX: usize = 10;
+const DESCRIBE_CLUSTERS_MAX: usize = 100;
+const SCALABLE_TARGET_IDS_MAX: usize = 50;
+const PAGE_SIZE: i32 = 100;
+
+pub struct AwsFleet {
+    ecs: ecs::Client,
+    aas: aas::Client,
+    tagging: rgt::Client,
+    calls: Mutex<BTreeMap<String, u32>>,
+}
+
+impl AwsFleet {
+    /// Clients from the standard chain: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials.
+    pub async fn from_env() -> AwsFleet {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        AwsFleet::new(&config)
+    }
+
+    pub fn new(config: &aws_config::SdkConfig) -> AwsFleet {
+        AwsFleet {
+            ecs: ecs::Client::new(config),
+            aas: aas::Client::new(config),
+            tagging: rgt::Client::new(config),
+            calls: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn count(&self, operation: &'static str) {
+        *self.calls.lock().expect("call counter poisoned").entry(operation.to_string()).or_insert(0) += 1;
+    }
+
+    /// ARNs and tags of resources of `types` carrying `key` (any value), all pages.
+    async fn tagged(&self, types: &[&str], key: &str) -> Result<Vec<(String, Tags)>, CallError> {
+        const OP: &str = "tagging:GetResources";
+        let filter = rgt::types::TagFilter::builder().key(key).build();
+        let mut pages = self
+            .tagging
+            .get_resources()
+            .set_resource_type_filters(Some(types.iter().map(|t| t.to_string()).collect()))
+            .tag_filters(filter)
+            .resources_per_page(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut found = Vec::new();
+        while let Some(page) = pages.next().await {
+            self.count(OP);
+            let page = page.map_err(|e| call_error(OP, e))?;
+            for mapping in page.resource_tag_mapping_list() {
+                let tags = mapping
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect();
+                found.push((mapping.resource_arn().unwrap_or_default().to_string(), tags));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn list_services(&self, cluster: &str) -> Result<Vec<String>, CallError> {
+        const OP: &str = "ecs:ListServices";
+        let mut pages = self.ecs.list_services().cluster(cluster).max_results(PAGE_SIZE).into_paginator().send();
+        let mut arns = Vec::new();
+        while let Some(page) = pages.next().await {
+            self.count(OP);
+            arns.extend(page.map_err(|e| call_error(OP, e))?.service_arns().iter().cloned());
+        }
+        Ok(arns)
+    }
+
+    async fn cluster_tags(&self, clusters: &[String], warnings: &mut Vec<String>) -> Result<BTreeMap<String, Tags>, CallError> {
+        const OP: &str = "ecs:DescribeClusters";
+        let mut tags = BTreeMap::new();
+        for chunk in clusters.chunks(DESCRIBE_CLUSTERS_MAX) {
+            self.count(OP);
+            let out = self
+                .ecs
+                .describe_clusters()
+                .set_clusters(Some(chunk.to_vec()))
+                .include(ecs::types::ClusterField::Tags)
+                .send()
+                .await
+                .map_err(|e| call_error(OP, e))?;
+            for c in out.clusters() {
+                tags.insert(c.cluster_name().unwrap_or_default().to_string(), ecs_tags(c.tags()));
+            }
+            for f in out.failures() {
+                warnings.push(format!("cluster {} could not be described: {}", f.arn().unwrap_or("?"), f.reason().unwrap_or("?")));
+            }
+        }
+        Ok(tags)
+    }
+
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        arns: &[String],
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<ecs::types::Service>, CallError> {
+        const OP: &str = "ecs:DescribeServices";
+        let mut services = Vec::new();
+        for chunk in arns.chunks(DESCRIBE_SERVICES_MAX) {
+            self.count(OP);
+            let out = self
+                .ecs
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(chunk.to_vec()))
+                .include(ecs::types::ServiceField::Tags)
+                .send()
+                .await
+                .map_err(|e| call_error(OP, e))?;
+            services.extend(out.services().iter().cloned());
+            for f in out.failures() {
+                warnings.push(format!("service {} could not be described: {}", f.arn().unwrap_or("?"), f.reason().unwrap_or("?")));
+            }
+        }
+        Ok(services)
+    }
+
+    async fn scalable_targets(&self, ids: &[String]) -> Result<BTreeMap<String, Bounds>, CallError> {
+        const OP: &str = "application-autoscaling:DescribeScalableTargets";
+        let mut targets = BTreeMap::new();
+        for chunk in ids.chunks(SCALABLE_TARGET_IDS_MAX) {
+            let mut pages = self
+                .aas
+                .describe_scalable_targets()
+                .service_namespace(aas::types::ServiceNamespace::Ecs)
+                .scalable_dimension(aas::types::ScalableDimension::EcsServiceDesiredCount)
+                .set_resource_ids(Some(chunk.to_vec()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                self.count(OP);
+                for t in page.map_err(|e| call_error(OP, e))?.scalable_targets() {
+                    let s = t.suspended_state();
+                    // Emulators send only the flags ever set; a missing flag is `false`.
+                    let flag = |f: Option<bool>| f.unwrap_or(false);
+                    let suspended = Suspension {
+                        scale_in: flag(s.and_then(|s| s.dynamic_scaling_in_suspended())),
+                        scale_out: flag(s.and_then(|s| s.dynamic_scaling_out_suspended())),
+                        scheduled: flag(s.and_then(|s| s.scheduled_scaling_suspended())),
+                    };
+                    let bounds = Bounds { min: non_negative(t.min_capacity()), max: non_negative(t.max_capacity()), suspended };
+                    targets.insert(t.resource_id().to_string(), bounds);
+                }
+            }
+        }
+        Ok(targets)
+    }
+}
+
+impl ReadFleet for AwsFleet {
+    async fn observe(&self, query: &FleetQuery) -> Result<Observation, CallError> {
+        let mut warnings = Vec::new();
+        let mut by_cluster: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut add_service = |arn: String, warnings: &mut Vec<String>| match ServiceId::from_arn(&arn) {
+            Some(id) => {
+                by_cluster.entry(id.cluster).or_default().insert(arn);
+            }
+            None => warnings.push(format!("{arn}: not a long-format service ARN (service/<cluster>/<name>), skipped")),
+        };
+
+        let mut scoped_clusters = Vec::new();
+        for (arn, tags) in self.tagged(&["ecs:cluster", "ecs:service"], &query.scope_tag_key).await? {
+            if arn.contains(":cluster/") {
+                let in_scope = tags
+                    .get(&query.scope_tag_key)
+                    .is_some_and(|v| query.scope_values.contains(&v.trim().to_lowercase()));
+                if in_scope {
+                    scoped_clusters.push(arn);
+                }
+            } else {
+                add_service(arn, &mut warnings);
+            }
+        }
+        if let Some(key) = &query.also_tagged {
+            for (arn, _) in self.tagged(&["ecs:service"], key).await? {
+                add_service(arn, &mut warnings);
+            }
+        }
+        for cluster_arn in &scoped_clusters {
+            for arn in self.list_services(cluster_arn).await? {
+                add_service(arn, &mut warnings);
+            }
+        }
+
+        let clusters: Vec<String> = by_cluster.keys().cloned().collect();
+        let cluster_tags = self.cluster_tags(&clusters, &mut warnings).await?;
+        let mut services = Vec::new();
+        for (cluster, arns) in &by_cluster {
+            let arns: Vec<String> = arns.iter().cloned().collect();
+            for s in self.describe_services(cluster, &arns, &mut warnings).await? {
+                match observed(&s, cluster, cluster_tags.get(cluster)) {
+                    Some(o) => services.push(o),
+                    None => warnings.push(format!("{cluster}: a service without an ARN or name was returned, skipped")),
+                }
+            }
+        }
+
+        // Only active replica services can be scaled; their targets are all the planner needs.
+        let ids: Vec<String> = services
+            .iter()
+            .filter(|s| s.status == "ACTIVE" && s.strategy == SchedulingStrategy::Replica)
+            .map(|s| s.id.scaling_resource_id())
+            .collect();
+        let targets = self.scalable_targets(&ids).await?;
+        for s in &mut services {
+            s.scaling = targets.get(&s.id.scaling_resource_id()).copied();
+        }
+        Ok(Observation { services, warnings })
+    }
+
+    fn calls(&self) -> BTreeMap<String, u32> {
+        self.calls.lock().expect("call counter poisoned").clone()
+    }
+}
+
+impl ChangeService for AwsFleet {
+    async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
+        const OP: &str = "ecs:TagResource";
+        self.count(OP);
+        let tag = ecs::types::Tag::builder().key(key).value(value).build();
+        self.ecs.tag_resource().resource_arn(&id.arn).tags(tag).send().await.map_err(|e| call_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, id: &ServiceId, key: &str) -> Result<(), CallError> {
+        const OP: &str = "ecs:UntagResource";
+        self.count(OP);
+        self.ecs.untag_resource().resource_arn(&id.arn).tag_keys(key).send().await.map_err(|e| call_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> Result<(), CallError> {
+        const OP: &str = "application-autoscaling:RegisterScalableTarget";
+        self.count(OP);
+        let suspended = aas::types::SuspendedState::builder()
+            .dynamic_scaling_in_suspended(bounds.suspended.scale_in)
+            .dynamic_scaling_out_suspended(bounds.suspended.scale_out)
+            .scheduled_scaling_suspended(bounds.suspended.scheduled)
+            .build();
+        self.aas
+            .register_scalable_target()
+            .service_namespace(aas::types::ServiceNamespace::Ecs)
+            .scalable_dimension(aas::types::ScalableDimension::EcsServiceDesiredCount)
+            .resource_id(id.scaling_resource_id())
+            .min_capacity(to_i32(bounds.min))
+            .max_capacity(to_i32(bounds.max))
+            .suspended_state(suspended)
+            .send()
+            .await
+            .map_err(|e| call_error(OP, e))?;
+        Ok(())
+    }
+
+    async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
+        const OP: &str = "ecs:UpdateService";
+        self.count(OP);
+        self.ecs
+            .update_service()
+            .cluster(&id.cluster)
+            .service(&id.name)
+            .desired_count(to_i32(desired))
+            .send()
+            .await
+            .map_err(|e| call_error(OP, e))?;
+        Ok(())
+    }
+}
+
+fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: Option<&Tags>) -> Option<ObservedService> {
+    let arn = s.service_arn()?;
+    let id = ServiceId::from_arn(arn).unwrap_or_else(|| ServiceId {
+        arn: arn.to_string(),
+        cluster: cluster.to_string(),
+        name: s.service_name().unwrap_or_default().to_string(),
+    });
+    let strategy = match s.scheduling_strategy() {
+        Some(ecs::types::SchedulingStrategy::Daemon) => SchedulingStrategy::Daemon,
+        _ => SchedulingStrategy::Replica,
+    };
+    let last_deployed_at = s.deployments().iter().filter_map(|d| d.created_at()).filter_map(to_chrono).max();
+    Some(ObservedService {
+        id,
+        status: s.status().unwrap_or("UNKNOWN").to_string(),
+        strategy,
+        desired: non_negative(s.desired_count()),
+        running: non_negative(s.running_count()),
+        tags: ecs_tags(s.tags()),
+        cluster_tags: cluster_tags.cloned().unwrap_or_default(),
+        last_deployed_at,
+        scaling: None,
+    })
+}
+
+fn ecs_tags(tags: &[ecs::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect()
+}
+
+fn to_chrono(t: &ecs::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// Counts arrive as `i32`; AWS never sends negatives, emulators might.
+fn non_negative(n: i32) -> u32 {
+    n.max(0) as u32
+}
+
+fn to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn call_error<E, R>(operation: &'static str, err: ecs::error::SdkError<E, R>) -> CallError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    CallError {
+        operation,
+        code: err.code().map(str::to_string),
+        message: err.message().map(str::to_string).unwrap_or_else(|| DisplayErrorContext(&err).to_string()),
+    }
+}

@@ -1,0 +1,153 @@
+//! Configuration from environment variables, validated once at start-up. A bad value stops the
+//! function with an error naming the variable, before any AWS call.
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::schedule::{parse_zone, Schedule};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {variable}={value:?}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+/// The full tag keys, prefix applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagKeys {
+    pub keep_alive: String,
+    pub schedule: String,
+    pub saved: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub scope_tag_key: String,
+    pub scope_tag_values: Vec<String>,
+    pub protected_tag_values: Vec<String>,
+    pub tags: TagKeys,
+    pub timezone: Tz,
+    pub default_schedule: Schedule,
+    pub holidays: Vec<NaiveDate>,
+    pub grace_period_minutes: u32,
+    pub dry_run: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup`; an empty value counts as unset, because
+    /// CloudFormation passes empty strings for blank parameters.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &'static str, default: &str| {
+            let value = lookup(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string());
+            (name, value)
+        };
+        let err = |(variable, value): &(&'static str, String), problem: String| ConfigError {
+            variable,
+            value: value.clone(),
+            problem,
+        };
+
+        let key = get("SCOPE_TAG_KEY", "Environment");
+        let scope_tag_key = key.1.trim().to_string();
+        check_tag_key(&scope_tag_key).map_err(|p| err(&key, p))?;
+
+        let values = get("SCOPE_TAG_VALUES", "preview,dev");
+        let scope_tag_values = list(&values.1).map_err(|p| err(&values, p))?;
+        let protected = get("PROTECTED_TAG_VALUES", "prod,production,live");
+        let protected_tag_values = list(&protected.1).map_err(|p| err(&protected, p))?;
+        if let Some(both) = scope_tag_values.iter().find(|v| protected_tag_values.contains(v)) {
+            return Err(err(&values, format!("`{both}` is also in PROTECTED_TAG_VALUES; a value cannot be both")));
+        }
+
+        let prefix = get("TAG_PREFIX", "cost-saver:");
+        if prefix.1.to_ascii_lowercase().starts_with("aws:") {
+            return Err(err(&prefix, "tag keys starting with `aws:` are reserved by AWS".into()));
+        }
+        let tags = TagKeys {
+            keep_alive: format!("{}keep-alive", prefix.1),
+            schedule: format!("{}schedule", prefix.1),
+            saved: format!("{}saved", prefix.1),
+        };
+        check_tag_key(&tags.keep_alive).map_err(|p| err(&prefix, p))?;
+
+        let tz = get("TIMEZONE", "UTC");
+        let timezone = parse_zone(tz.1.trim()).map_err(|p| err(&tz, p))?;
+
+        let sched = get("DEFAULT_SCHEDULE", "Mon-Fri 08:00-20:00");
+        let default_schedule = Schedule::parse(&sched.1).map_err(|e| err(&sched, e.problem))?;
+
+        let hol = get("HOLIDAYS", "");
+        let holidays = hol
+            .1
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| err(&hol, format!("`{d}` is not a date YYYY-MM-DD")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let grace = get("GRACE_PERIOD_MINUTES", "15");
+        let grace_period_minutes = grace
+            .1
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|m| *m <= 7 * 24 * 60)
+            .ok_or_else(|| err(&grace, "expected whole minutes from 0 to 10080 (one week)".into()))?;
+
+        let dry = get("DRY_RUN", "false");
+        let dry_run = parse_bool(&dry.1).ok_or_else(|| err(&dry, "expected `true` or `false`".into()))?;
+
+        Ok(Config {
+            scope_tag_key,
+            scope_tag_values,
+            protected_tag_values,
+            tags,
+            timezone,
+            default_schedule,
+            holidays,
+            grace_period_minutes,
+            dry_run,
+        })
+    }
+
+    /// Scope and protected values match case-insensitively: `Dev`, `DEV` and `dev` are one.
+    pub fn is_scope_value(&self, value: &str) -> bool {
+        self.scope_tag_values.contains(&value.trim().to_lowercase())
+    }
+
+    pub fn is_protected_value(&self, value: &str) -> bool {
+        self.protected_tag_values.contains(&value.trim().to_lowercase())
+    }
+}
+
+fn list(value: &str) -> Result<Vec<String>, String> {
+    let items: Vec<String> = value.split(',').map(|v| v.trim().to_lowercase()).filter(|v| !v.is_empty()).collect();
+    if items.is_empty() {
+        return Err("expected a comma-separated list of tag values".into());
+    }
+    Ok(items)
+}
+
+fn check_tag_key(key: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_alphanumeric() || " +-=._:/@".contains(c);
+    if key.is_empty() || key.chars().count() > 128 || !key.chars().all(allowed) {
+        return Err("not a valid tag key (1-128 letters, digits, spaces and + - = . _ : / @)".into());
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}

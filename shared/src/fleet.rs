@@ -1,0 +1,48 @@
+//! The two capabilities the core needs from the outside world: reading the fleet and changing
+//! one service. The AWS adapter and the in-memory fake both implement them.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::model::{Bounds, ObservedService, ServiceId};
+
+/// What discovery looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetQuery {
+    pub scope_tag_key: String,
+    /// Lower-case; clusters whose scope tag has one of these have all their services listed.
+    pub scope_values: Vec<String>,
+    /// Also find every service carrying this tag key (saved state), in scope or not.
+    pub also_tagged: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    pub services: Vec<ObservedService>,
+    /// Things discovery could not read, for the summary (e.g. a short-format ARN).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed{}: {message}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
+pub struct CallError {
+    /// `ecs:UpdateService`, `application-autoscaling:RegisterScalableTarget`, …
+    pub operation: &'static str,
+    /// The AWS error code when the service sent one (`ThrottlingException`, `AccessDeniedException`).
+    pub code: Option<String>,
+    pub message: String,
+}
+
+pub trait ReadFleet {
+    fn observe(&self, query: &FleetQuery) -> impl Future<Output = Result<Observation, CallError>> + Send;
+
+    /// AWS calls made so far, per operation.
+    fn calls(&self) -> BTreeMap<String, u32>;
+}
+
+pub trait ChangeService {
+    fn tag(&self, id: &ServiceId, key: &str, value: &str) -> impl Future<Output = Result<(), CallError>> + Send;
+    fn untag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<(), CallError>> + Send;
+    fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> impl Future<Output = Result<(), CallError>> + Send;
+    fn set_desired(&self, id: &ServiceId, desired: u32) -> impl Future<Output = Result<(), CallError>> + Send;
+}

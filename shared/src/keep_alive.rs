@@ -1,0 +1,88 @@
+//! The `cost-saver:keep-alive` tag: `true`, `false`, an RFC 3339 instant, `YYYY-MM-DD` (through the
+//! end of that local day) or `YYYY-MM-DDTHH:MM` (local time).
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// `true`: until the tag is removed.
+    Forever,
+    /// `false`: written by people switching it off without removing the tag.
+    Off,
+    Until(DateTime<Utc>),
+    ThroughDay(NaiveDate),
+    UntilLocal(NaiveDateTime),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("keep-alive `{0}` is not `true`, `false`, an RFC 3339 time, YYYY-MM-DD or YYYY-MM-DDTHH:MM")]
+pub struct KeepAliveError(pub String);
+
+/// Whether a keep-alive protects the service at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepAliveState {
+    Inactive,
+    Active { until: Option<DateTime<Utc>> },
+}
+
+impl KeepAlive {
+    pub fn parse(value: &str) -> Result<KeepAlive, KeepAliveError> {
+        let v = value.trim();
+        let bad = || KeepAliveError(value.to_string());
+        if v.eq_ignore_ascii_case("true") {
+            return Ok(KeepAlive::Forever);
+        }
+        if v.eq_ignore_ascii_case("false") {
+            return Ok(KeepAlive::Off);
+        }
+        if let Ok(instant) = DateTime::parse_from_rfc3339(v) {
+            return Ok(KeepAlive::Until(instant.with_timezone(&Utc)));
+        }
+        if v.len() == 10 {
+            return NaiveDate::parse_from_str(v, "%Y-%m-%d").map(KeepAlive::ThroughDay).map_err(|_| bad());
+        }
+        NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M").map(KeepAlive::UntilLocal).map_err(|_| bad())
+    }
+
+    /// The instant it ends, read in `zone` for the local forms; `None` for `true` and `false`.
+    pub fn expiry(&self, zone: Tz) -> Option<DateTime<Utc>> {
+        match *self {
+            KeepAlive::Forever | KeepAlive::Off => None,
+            KeepAlive::Until(at) => Some(at),
+            KeepAlive::ThroughDay(day) => Some(local_to_utc(zone, day.succ_opt()?.and_hms_opt(0, 0, 0)?)),
+            KeepAlive::UntilLocal(at) => Some(local_to_utc(zone, at)),
+        }
+    }
+
+    pub fn state(&self, now: DateTime<Utc>, zone: Tz) -> KeepAliveState {
+        match self {
+            KeepAlive::Forever => KeepAliveState::Active { until: None },
+            KeepAlive::Off => KeepAliveState::Inactive,
+            _ => match self.expiry(zone) {
+                Some(until) if now < until => KeepAliveState::Active { until: Some(until) },
+                _ => KeepAliveState::Inactive,
+            },
+        }
+    }
+}
+
+/// A wall-clock time in `zone` as an instant. In a DST gap the time does not exist: take the
+/// instant the clocks jump to. In an overlap take the later one, so a keep-alive never ends early.
+pub(crate) fn local_to_utc(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(_, later) => later.with_timezone(&Utc),
+        LocalResult::None => {
+            // Gaps are at most a few hours; step forward minute by minute to the first real time.
+            let mut probe = local;
+            for _ in 0..(6 * 60) {
+                probe += Duration::minutes(1);
+                if let Some(t) = zone.from_local_datetime(&probe).earliest() {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            Utc.from_utc_datetime(&local)
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! ECS Cost Saver: puts preview and dev ECS services to sleep outside working hours and wakes
+//! them exactly as they were. See the README for the tag contract.
+//!
+//! The core (`schedule`, `keep_alive`, `saved`, `tags`, `plan`) is pure; `apply` and `run` work
+//! through the two traits in `fleet`; `aws` is the only module that talks to AWS.
+
+pub mod apply;
+pub mod aws;
+pub mod config;
+pub mod event;
+pub mod fleet;
+pub mod keep_alive;
+pub mod lambda;
+pub mod memory;
+pub mod model;
+pub mod plan;
+pub mod run;
+pub mod saved;
+pub mod schedule;
+pub mod summary;
+pub mod tags;
+
+pub use config::Config;
+pub use plan::{Invocation, Mode};
+pub use summary::Summary;

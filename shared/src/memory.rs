@@ -1,0 +1,198 @@
+//! An in-memory fleet implementing both capabilities, for testing flows without a network. It
+//! discovers the way the AWS adapter does and can fail chosen writes.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet};
+use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Tags};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryService {
+    pub id: ServiceId,
+    pub status: String,
+    pub strategy: SchedulingStrategy,
+    pub desired: u32,
+    pub tags: Tags,
+    pub last_deployed_at: Option<DateTime<Utc>>,
+    pub scaling: Option<Bounds>,
+}
+
+impl MemoryService {
+    pub fn new(cluster: &str, name: &str, desired: u32) -> MemoryService {
+        MemoryService {
+            id: ServiceId {
+                arn: format!("arn:aws:ecs:us-east-1:123456789012:service/{cluster}/{name}"),
+                cluster: cluster.to_string(),
+                name: name.to_string(),
+            },
+            status: "ACTIVE".into(),
+            strategy: SchedulingStrategy::Replica,
+            desired,
+            tags: Tags::new(),
+            last_deployed_at: None,
+            scaling: None,
+        }
+    }
+
+    pub fn tag(mut self, key: &str, value: &str) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn autoscaled(mut self, bounds: Bounds) -> Self {
+        self.scaling = Some(bounds);
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    clusters: BTreeMap<String, Tags>,
+    services: BTreeMap<String, MemoryService>,
+    calls: BTreeMap<String, u32>,
+    writes: u32,
+    fail_writes: Vec<u32>,
+    log: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct MemoryFleet {
+    state: Mutex<State>,
+}
+
+impl MemoryFleet {
+    pub fn new() -> MemoryFleet {
+        MemoryFleet::default()
+    }
+
+    pub fn add_cluster(&self, name: &str, tags: &[(&str, &str)]) {
+        let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.lock().clusters.insert(name.to_string(), tags);
+    }
+
+    pub fn add_service(&self, service: MemoryService) {
+        self.lock().clusters.entry(service.id.cluster.clone()).or_default();
+        self.lock().services.insert(service.id.arn.clone(), service);
+    }
+
+    pub fn service(&self, cluster: &str, name: &str) -> MemoryService {
+        self.lock()
+            .services
+            .values()
+            .find(|s| s.id.cluster == cluster && s.id.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no service {cluster}/{name}"))
+    }
+
+    /// Changes a service behind the tool's back, as an engineer or autoscaling would.
+    pub fn edit(&self, cluster: &str, name: &str, change: impl FnOnce(&mut MemoryService)) {
+        let mut state = self.lock();
+        let service = state.services.values_mut().find(|s| s.id.cluster == cluster && s.id.name == name);
+        change(service.unwrap_or_else(|| panic!("no service {cluster}/{name}")));
+    }
+
+    /// Makes the k-th write from now on (1-based, counting every write call) fail, as if throttled.
+    pub fn fail_write(&self, k: u32) {
+        let mut state = self.lock();
+        let at = state.writes + k;
+        state.fail_writes.push(at);
+    }
+
+    pub fn writes(&self) -> u32 {
+        self.lock().writes
+    }
+
+    /// Every write done, in order, as `operation cluster/service detail`.
+    pub fn log(&self) -> Vec<String> {
+        self.lock().log.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("memory fleet poisoned")
+    }
+
+    fn write(&self, operation: &'static str, id: &ServiceId, detail: String, change: impl FnOnce(&mut MemoryService)) -> Result<(), CallError> {
+        let mut state = self.lock();
+        *state.calls.entry(operation.to_string()).or_insert(0) += 1;
+        state.writes += 1;
+        let n = state.writes;
+        if state.fail_writes.contains(&n) {
+            return Err(CallError { operation, code: Some("ThrottlingException".into()), message: format!("injected failure of write {n}") });
+        }
+        let Some(service) = state.services.get_mut(&id.arn) else {
+            return Err(CallError { operation, code: Some("ServiceNotFoundException".into()), message: format!("{id} not found") });
+        };
+        change(service);
+        state.log.push(format!("{operation} {id} {detail}"));
+        Ok(())
+    }
+}
+
+impl ReadFleet for MemoryFleet {
+    async fn observe(&self, query: &FleetQuery) -> Result<Observation, CallError> {
+        let mut state = self.lock();
+        *state.calls.entry("memory:Observe".into()).or_insert(0) += 1;
+        let scoped_cluster = |cluster: &str| {
+            state.clusters.get(cluster).and_then(|t| t.get(&query.scope_tag_key)).is_some_and(|v| query.scope_values.contains(&v.trim().to_lowercase()))
+        };
+        let services = state
+            .services
+            .values()
+            .filter(|s| {
+                s.tags.contains_key(&query.scope_tag_key)
+                    || query.also_tagged.as_ref().is_some_and(|k| s.tags.contains_key(k))
+                    || scoped_cluster(&s.id.cluster)
+            })
+            .map(|s| ObservedService {
+                id: s.id.clone(),
+                status: s.status.clone(),
+                strategy: s.strategy,
+                desired: s.desired,
+                running: s.desired,
+                tags: s.tags.clone(),
+                cluster_tags: state.clusters.get(&s.id.cluster).cloned().unwrap_or_default(),
+                last_deployed_at: s.last_deployed_at,
+                scaling: s.scaling,
+            })
+            .collect();
+        Ok(Observation { services, warnings: vec![] })
+    }
+
+    fn calls(&self) -> BTreeMap<String, u32> {
+        self.lock().calls.clone()
+    }
+}
+
+impl ChangeService for MemoryFleet {
+    async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
+        self.write("ecs:TagResource", id, format!("{key}={value}"), |s| {
+            s.tags.insert(key.to_string(), value.to_string());
+        })
+    }
+
+    async fn untag(&self, id: &ServiceId, key: &str) -> Result<(), CallError> {
+        self.write("ecs:UntagResource", id, key.to_string(), |s| {
+            s.tags.remove(key);
+        })
+    }
+
+    async fn set_bounds(&self, id: &ServiceId, b: Bounds) -> Result<(), CallError> {
+        self.write(
+            "application-autoscaling:RegisterScalableTarget",
+            id,
+            format!("min={} max={} suspended={}", b.min, b.max, b.suspended),
+            |s| {
+                s.scaling = Some(b);
+                // Re-registering pulls desired into [min, max], as Application Auto Scaling does.
+                s.desired = s.desired.clamp(b.min, b.max);
+            },
+        )
+    }
+
+    async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
+        self.write("ecs:UpdateService", id, format!("desired={desired}"), |s| s.desired = desired)
+    }
+}

@@ -1,0 +1,124 @@
+//! The domain types the core works on; the AWS adapter converts SDK types into these.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub type Tags = BTreeMap<String, String>;
+
+/// One ECS service, named the way every ECS and Application Auto Scaling call needs it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceId {
+    pub arn: String,
+    pub cluster: String,
+    pub name: String,
+}
+
+impl ServiceId {
+    /// Builds the id from a long-format service ARN (`…:service/<cluster>/<name>`).
+    pub fn from_arn(arn: &str) -> Option<ServiceId> {
+        let (_, path) = arn.split_once(":service/")?;
+        let (cluster, name) = path.split_once('/')?;
+        if cluster.is_empty() || name.is_empty() || name.contains('/') {
+            return None;
+        }
+        Some(ServiceId { arn: arn.to_string(), cluster: cluster.to_string(), name: name.to_string() })
+    }
+
+    /// The Application Auto Scaling resource id, `service/<cluster>/<name>`.
+    pub fn scaling_resource_id(&self) -> String {
+        format!("service/{}/{}", self.cluster, self.name)
+    }
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.cluster, self.name)
+    }
+}
+
+/// Which automatic scaling activities are suspended on a scalable target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Suspension {
+    pub scale_in: bool,
+    pub scale_out: bool,
+    pub scheduled: bool,
+}
+
+impl Suspension {
+    pub const ALL: Suspension = Suspension { scale_in: true, scale_out: true, scheduled: true };
+    pub const NONE: Suspension = Suspension { scale_in: false, scale_out: false, scheduled: false };
+
+    /// `none` or a `+`-joined subset of `in`, `out`, `scheduled`.
+    pub fn parse(value: &str) -> Result<Suspension, String> {
+        if value == "none" {
+            return Ok(Suspension::NONE);
+        }
+        let mut s = Suspension::NONE;
+        for part in value.split('+') {
+            let flag = match part {
+                "in" => &mut s.scale_in,
+                "out" => &mut s.scale_out,
+                "scheduled" => &mut s.scheduled,
+                _ => return Err(format!("suspended=`{value}`: `{part}` is not `in`, `out` or `scheduled`")),
+            };
+            if std::mem::replace(flag, true) {
+                return Err(format!("suspended=`{value}`: `{part}` appears twice"));
+            }
+        }
+        Ok(s)
+    }
+}
+
+impl fmt::Display for Suspension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<&str> = [(self.scale_in, "in"), (self.scale_out, "out"), (self.scheduled, "scheduled")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join("+"))
+        }
+    }
+}
+
+/// An Application Auto Scaling target's bounds and suspension flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Bounds {
+    pub min: u32,
+    pub max: u32,
+    pub suspended: Suspension,
+}
+
+impl Bounds {
+    /// What a sleeping service's target looks like: nothing may scale it back up.
+    pub const ASLEEP: Bounds = Bounds { min: 0, max: 0, suspended: Suspension::ALL };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SchedulingStrategy {
+    Replica,
+    Daemon,
+}
+
+/// One service as discovery saw it, with its cluster's tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedService {
+    pub id: ServiceId,
+    /// `ACTIVE`, `DRAINING`, `INACTIVE`.
+    pub status: String,
+    pub strategy: SchedulingStrategy,
+    pub desired: u32,
+    pub running: u32,
+    pub tags: Tags,
+    pub cluster_tags: Tags,
+    /// The newest deployment's creation time, for the grace period.
+    pub last_deployed_at: Option<DateTime<Utc>>,
+    /// The Application Auto Scaling target on `ecs:service:DesiredCount`, if any.
+    pub scaling: Option<Bounds>,
+}

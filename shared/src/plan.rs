@@ -1,0 +1,297 @@
+//! The pure planner: `(observed services, now, config, mode) -> Plan`. Every entry carries its
+//! action and the reason for it; the plan is exactly what a dry run returns.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::keep_alive::KeepAliveState;
+use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId};
+use crate::saved::SavedState;
+use crate::tags::{read_tags, Scope, TagView};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    ScaleDown,
+    ScaleUp,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::ScaleDown => "scale-down",
+            Mode::ScaleUp => "scale-up",
+        }
+    }
+
+    /// Whether this mode restores sleeping services, so discovery must find every service that
+    /// carries saved state, in scope or not.
+    pub fn restores(self) -> bool {
+        matches!(self, Mode::ScaleUp)
+    }
+}
+
+/// What one run is asked to do, from the payload and the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocation {
+    pub mode: Mode,
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
+    /// `scale-down` only: ignore schedules; keep-alive and protection still hold.
+    pub force: bool,
+}
+
+/// Desired count and, where autoscaled, the scalable target's bounds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Capacity {
+    pub desired: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
+}
+
+impl Capacity {
+    pub fn new(desired: u32, bounds: Option<Bounds>) -> Capacity {
+        Capacity {
+            desired,
+            min: bounds.map(|b| b.min),
+            max: bounds.map(|b| b.max),
+            suspended: bounds.map(|b| b.suspended.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "desired {}", self.desired)?;
+        if let (Some(min), Some(max)) = (self.min, self.max) {
+            write!(f, " [{min}..{max}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// The writes one service needs, in the order PRODUCT.md fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write `saved` first, then the target to 0/0 all suspended, then desired 0.
+    ScaleDown { saved: SavedState, has_target: bool },
+    /// Already asleep (carries `saved`) but something woke it: back to 0 without touching `saved`.
+    KeepAsleep { bounds: bool, desired: bool },
+    /// Bounds back, then desired back, then `saved` removed last.
+    Restore { bounds: Option<Bounds>, desired: Option<u32> },
+    Skip,
+}
+
+impl Action {
+    pub fn name(&self, dry_run: bool) -> &'static str {
+        match (self, dry_run) {
+            (Action::ScaleDown { .. }, false) => "scaled_down",
+            (Action::ScaleDown { .. }, true) => "would_scale_down",
+            (Action::KeepAsleep { .. }, false) => "kept_asleep",
+            (Action::KeepAsleep { .. }, true) => "would_keep_asleep",
+            (Action::Restore { .. }, false) => "restored",
+            (Action::Restore { .. }, true) => "would_restore",
+            (Action::Skip, _) => "skipped",
+        }
+    }
+
+    pub fn writes(&self) -> bool {
+        !matches!(self, Action::Skip)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanEntry {
+    pub id: ServiceId,
+    pub action: Action,
+    pub reason: String,
+    pub from: Capacity,
+    pub to: Capacity,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub invocation: Invocation,
+    pub entries: Vec<PlanEntry>,
+}
+
+pub fn plan(services: &[ObservedService], config: &Config, invocation: Invocation) -> Plan {
+    let mut entries: Vec<PlanEntry> = services.iter().filter_map(|s| plan_one(s, config, invocation)).collect();
+    entries.sort_by(|a, b| a.id.cmp(&b.id));
+    Plan { invocation, entries }
+}
+
+/// `None` for services this tool has no business with (out of scope and carrying no saved state).
+fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Option<PlanEntry> {
+    let view = read_tags(service, config, inv.now);
+    if view.scope == Scope::OutOfScope && view.saved.is_none() {
+        return None;
+    }
+    let from = Capacity::new(service.desired, service.scaling);
+    let (action, reason) = decide(service, &view, config, inv);
+    let to = match &action {
+        Action::ScaleDown { has_target, .. } => Capacity::new(0, has_target.then_some(Bounds::ASLEEP)),
+        Action::KeepAsleep { .. } => Capacity::new(0, service.scaling.map(|_| Bounds::ASLEEP)),
+        Action::Restore { bounds, desired } => {
+            Capacity::new(desired.unwrap_or(service.desired), bounds.or(service.scaling))
+        }
+        Action::Skip => from.clone(),
+    };
+    let mut warnings = view.warnings.clone();
+    if let Action::Restore { .. } = action {
+        warnings.extend(restore_warnings(service, &view));
+    }
+    Some(PlanEntry { id: service.id.clone(), action, reason, from, to, warnings })
+}
+
+fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation) -> (Action, String) {
+    if s.status != "ACTIVE" {
+        return (Action::Skip, format!("status is {}, only ACTIVE services are changed", s.status));
+    }
+    if s.strategy == SchedulingStrategy::Daemon {
+        return (Action::Skip, "DAEMON service: only REPLICA services are scaled".into());
+    }
+    if let Scope::Protected { value, source } = &view.scope {
+        let why = format!("protected: {}={value} on the {}", config.scope_tag_key, source.describe());
+        return match view.saved {
+            Some(_) => (restore(s, view), format!("{why}; it still carried saved state, so it is restored")),
+            None => (Action::Skip, why),
+        };
+    }
+    let keep_alive = match &view.keep_alive {
+        KeepAliveState::Active { until } => Some(describe_keep_alive(view, *until)),
+        KeepAliveState::Inactive => None,
+    };
+    let verdict = view.schedule.verdict(inv.now, config.timezone, &config.holidays);
+
+    match (inv.mode, &view.saved) {
+        (Mode::ScaleUp, None) => (Action::Skip, "awake: no saved state to restore".into()),
+        (Mode::ScaleUp, Some(_)) => {
+            if view.scope == Scope::OutOfScope {
+                (restore(s, view), format!("no longer in scope ({}), restoring what was saved", config.scope_tag_key))
+            } else if let Some(keep) = keep_alive {
+                (restore(s, view), keep)
+            } else if verdict.awake {
+                (restore(s, view), verdict.why)
+            } else {
+                (Action::Skip, verdict.why)
+            }
+        }
+        (Mode::ScaleDown, Some(_)) => {
+            if view.scope == Scope::OutOfScope {
+                (Action::Skip, "no longer in scope; asleep, left for scale-up to restore".into())
+            } else if let Some(keep) = keep_alive {
+                (Action::Skip, format!("{keep}; asleep, left for scale-up to restore"))
+            } else if verdict.awake && !inv.force {
+                (Action::Skip, format!("{}; asleep, left for scale-up to restore", verdict.why))
+            } else {
+                keep_asleep(s)
+            }
+        }
+        (Mode::ScaleDown, None) => {
+            if let Some(keep) = keep_alive {
+                return (Action::Skip, keep);
+            }
+            if verdict.awake && !inv.force {
+                return (Action::Skip, verdict.why);
+            }
+            if s.desired == 0 {
+                return (Action::Skip, "desired count is 0 and nothing was saved: a team chose zero, left as is".into());
+            }
+            if let Some(deployed) = s.last_deployed_at {
+                let grace_ends = deployed + Duration::minutes(config.grace_period_minutes.into());
+                if inv.now < grace_ends {
+                    return (
+                        Action::Skip,
+                        format!(
+                            "deployed at {}, within the {}-minute grace period until {}",
+                            rfc3339(deployed),
+                            config.grace_period_minutes,
+                            rfc3339(grace_ends)
+                        ),
+                    );
+                }
+            }
+            let saved = SavedState { desired: s.desired, bounds: s.scaling, at: inv.now };
+            let why = if inv.force { format!("forced ({})", verdict.why) } else { verdict.why };
+            (Action::ScaleDown { saved, has_target: s.scaling.is_some() }, why)
+        }
+    }
+}
+
+fn keep_asleep(s: &ObservedService) -> (Action, String) {
+    let bounds = s.scaling.is_some_and(|b| b != Bounds::ASLEEP);
+    let desired = s.desired > 0;
+    if bounds || desired {
+        (Action::KeepAsleep { bounds, desired }, "asleep (saved state present) but was woken without a keep-alive".into())
+    } else {
+        (Action::Skip, "already asleep".into())
+    }
+}
+
+fn restore(s: &ObservedService, view: &TagView) -> Action {
+    match &view.saved {
+        Some(Ok(saved)) => {
+            let bounds = match (saved.bounds, s.scaling) {
+                (Some(want), Some(have)) if want != have => Some(want),
+                _ => None,
+            };
+            let target = match saved.bounds {
+                Some(b) => saved.desired.clamp(b.min, b.max),
+                None => saved.desired,
+            };
+            // Someone who raised the count while it slept wanted more: keep their higher count.
+            let desired = (s.desired < target).then_some(target);
+            Action::Restore { bounds, desired }
+        }
+        // Unreadable saved state: one task is the least surprising way to be awake.
+        Some(Err(_)) => Action::Restore { bounds: None, desired: (s.desired < 1).then_some(1) },
+        None => Action::Skip,
+    }
+}
+
+fn restore_warnings(s: &ObservedService, view: &TagView) -> Vec<String> {
+    match (&view.saved, s.scaling) {
+        (Some(Ok(saved)), None) if saved.bounds.is_some() => {
+            vec!["the scalable target saved with this service no longer exists; bounds not restored".into()]
+        }
+        (Some(Err(_)), Some(b)) => vec![format!(
+            "saved state unreadable: desired set to at least 1, scalable target left at min {} max {} (suspended {}); check it by hand",
+            b.min, b.max, b.suspended
+        )],
+        (Some(Err(_)), None) => vec!["saved state unreadable: desired set to at least 1".into()],
+        _ => vec![],
+    }
+}
+
+fn describe_keep_alive(view: &TagView, until: Option<DateTime<Utc>>) -> String {
+    let source = view.keep_alive_source.map(|s| s.describe()).unwrap_or("service");
+    match until {
+        Some(t) => format!("keep-alive on the {source} until {}", rfc3339(t)),
+        None => format!("keep-alive on the {source} (no end)"),
+    }
+}
+
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inv = &self.invocation;
+        writeln!(f, "{} plan at {}{}", inv.mode.name(), rfc3339(inv.now), if inv.dry_run { " (dry run)" } else { "" })?;
+        for e in &self.entries {
+            let arrow = if e.action.writes() { format!("{} -> {}", e.from, e.to) } else { e.from.to_string() };
+            writeln!(f, "  {:<18} {:<40} {arrow}: {}", e.action.name(inv.dry_run), e.id.to_string(), e.reason)?;
+        }
+        Ok(())
+    }
+}

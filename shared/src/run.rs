@@ -1,0 +1,25 @@
+//! One run: observe the fleet, plan, apply (unless dry run), summarise.
+
+use crate::apply::apply;
+use crate::config::Config;
+use crate::fleet::{CallError, ChangeService, FleetQuery, ReadFleet};
+use crate::plan::{plan, Invocation};
+use crate::summary::Summary;
+
+pub fn fleet_query(config: &Config, inv: &Invocation) -> FleetQuery {
+    FleetQuery {
+        scope_tag_key: config.scope_tag_key.clone(),
+        scope_values: config.scope_tag_values.clone(),
+        also_tagged: inv.mode.restores().then(|| config.tags.saved.clone()),
+    }
+}
+
+/// Runs one invocation. `Err` only when discovery fails (nothing was changed); service failures
+/// are in the summary, and the caller decides how to surface them.
+pub async fn run<F: ReadFleet + ChangeService>(fleet: &F, config: &Config, inv: Invocation) -> Result<Summary, CallError> {
+    let observation = fleet.observe(&fleet_query(config, &inv)).await?;
+    let plan = plan(&observation.services, config, inv);
+    tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
+    let outcomes = apply(&plan, fleet, &config.tags.saved).await;
+    Ok(Summary::new(&inv, outcomes, fleet.calls(), observation.warnings))
+}

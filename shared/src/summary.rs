@@ -1,0 +1,92 @@
+//! The JSON summary every run returns and logs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::apply::Outcome;
+use crate::plan::{rfc3339, Capacity, Invocation};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub mode: &'static str,
+    pub dry_run: bool,
+    pub force: bool,
+    pub now: String,
+    /// Services per action (`scaled_down`, `restored`, `skipped`, `failed`, …).
+    pub counts: BTreeMap<&'static str, u32>,
+    /// AWS calls made, per operation.
+    pub aws_calls: BTreeMap<String, u32>,
+    pub services: Vec<ServiceReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceReport {
+    pub arn: String,
+    pub cluster: String,
+    pub service: String,
+    pub action: &'static str,
+    pub reason: String,
+    pub from: Capacity,
+    pub to: Capacity,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+impl Summary {
+    pub fn new(
+        inv: &Invocation,
+        outcomes: Vec<Outcome>,
+        aws_calls: BTreeMap<String, u32>,
+        warnings: Vec<String>,
+    ) -> Summary {
+        let mut counts = BTreeMap::new();
+        let services: Vec<ServiceReport> = outcomes
+            .into_iter()
+            .map(|o| {
+                let action = if o.error.is_some() { "failed" } else { o.entry.action.name(inv.dry_run) };
+                *counts.entry(action).or_insert(0) += 1;
+                ServiceReport {
+                    arn: o.entry.id.arn,
+                    cluster: o.entry.id.cluster,
+                    service: o.entry.id.name,
+                    action,
+                    reason: o.entry.reason,
+                    from: o.entry.from,
+                    // A failed service is wherever its completed steps left it; `to` is the goal.
+                    to: o.entry.to,
+                    steps: o.steps,
+                    warnings: o.entry.warnings,
+                    error_code: o.error.as_ref().and_then(|e| e.code.clone()),
+                    error: o.error.map(|e| e.to_string()),
+                }
+            })
+            .collect();
+        Summary {
+            mode: inv.mode.name(),
+            dry_run: inv.dry_run,
+            force: inv.force,
+            now: rfc3339(inv.now),
+            counts,
+            aws_calls,
+            services,
+            warnings,
+        }
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &ServiceReport> {
+        self.services.iter().filter(|s| s.action == "failed")
+    }
+
+    pub fn count(&self, action: &str) -> u32 {
+        self.counts.get(action).copied().unwrap_or(0)
+    }
+}

@@ -1,0 +1,139 @@
+//! Reads the tag contract off one service and its cluster: scope, protection, keep-alive,
+//! effective schedule and saved state, each with what the summary should say about it.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::config::Config;
+use crate::keep_alive::{KeepAlive, KeepAliveState};
+use crate::model::{ObservedService, Tags};
+use crate::saved::{SavedError, SavedState};
+use crate::schedule::Schedule;
+
+/// Where a tag was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Service,
+    Cluster,
+    Default,
+}
+
+impl Source {
+    fn label(self) -> &'static str {
+        match self {
+            Source::Service => "service",
+            Source::Cluster => "cluster",
+            Source::Default => "default",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The scope tag (service or cluster) has an in-scope value.
+    Managed,
+    /// The scope tag (service or cluster) has a protected value: never scaled down.
+    Protected { value: String, source: Source },
+    OutOfScope,
+}
+
+/// Everything the planner needs to know about one service's tags.
+#[derive(Debug, Clone)]
+pub struct TagView {
+    pub scope: Scope,
+    pub schedule: Schedule,
+    pub schedule_source: Source,
+    pub zone: Tz,
+    pub keep_alive: KeepAliveState,
+    pub keep_alive_source: Option<Source>,
+    pub saved: Option<Result<SavedState, SavedError>>,
+    pub warnings: Vec<String>,
+}
+
+pub fn read_tags(service: &ObservedService, config: &Config, now: DateTime<Utc>) -> TagView {
+    let mut warnings = Vec::new();
+    let scope = scope_of(service, config);
+    let (schedule, schedule_source) = effective_schedule(service, config, &mut warnings);
+    let zone = schedule.zone_or(config.timezone);
+    let (keep_alive, keep_alive_source) = keep_alive_of(service, config, now, zone, &mut warnings);
+    let saved = service.tags.get(&config.tags.saved).map(|v| SavedState::parse(v));
+    if let Some(Err(e)) = &saved {
+        warnings.push(format!("unreadable {} tag: {e}", config.tags.saved));
+    }
+    TagView { scope, schedule, schedule_source, zone, keep_alive, keep_alive_source, saved, warnings }
+}
+
+fn scope_of(service: &ObservedService, config: &Config) -> Scope {
+    let key = &config.scope_tag_key;
+    let sources = [(Source::Service, &service.tags), (Source::Cluster, &service.cluster_tags)];
+    let value = |tags: &Tags| tags.get(key).map(|v| v.trim().to_string());
+    for (source, tags) in sources {
+        if let Some(v) = value(tags).filter(|v| config.is_protected_value(v)) {
+            return Scope::Protected { value: v, source };
+        }
+    }
+    if sources.iter().any(|(_, tags)| value(tags).is_some_and(|v| config.is_scope_value(&v))) {
+        Scope::Managed
+    } else {
+        Scope::OutOfScope
+    }
+}
+
+fn effective_schedule(service: &ObservedService, config: &Config, warnings: &mut Vec<String>) -> (Schedule, Source) {
+    let key = &config.tags.schedule;
+    for (source, tags) in [(Source::Service, &service.tags), (Source::Cluster, &service.cluster_tags)] {
+        if let Some(value) = tags.get(key) {
+            match Schedule::parse(value) {
+                Ok(schedule) => return (schedule, source),
+                Err(e) => {
+                    // Fail safe: an unreadable schedule never puts a service to sleep.
+                    warnings.push(format!("unreadable {key} tag on the {}, treated as `always`: {e}", source.label()));
+                    return (Schedule::parse("always").expect("`always` parses"), source);
+                }
+            }
+        }
+    }
+    (config.default_schedule.clone(), Source::Default)
+}
+
+fn keep_alive_of(
+    service: &ObservedService,
+    config: &Config,
+    now: DateTime<Utc>,
+    zone: Tz,
+    warnings: &mut Vec<String>,
+) -> (KeepAliveState, Option<Source>) {
+    let key = &config.tags.keep_alive;
+    let mut best: (KeepAliveState, Option<Source>) = (KeepAliveState::Inactive, None);
+    for (source, tags) in [(Source::Service, &service.tags), (Source::Cluster, &service.cluster_tags)] {
+        let Some(value) = tags.get(key) else { continue };
+        let state = match KeepAlive::parse(value) {
+            Ok(keep_alive) => keep_alive.state(now, zone),
+            Err(e) => {
+                // Fail safe: never sleep a service someone tried to protect.
+                warnings.push(format!("{e} (on the {}); treated as active", source.label()));
+                KeepAliveState::Active { until: None }
+            }
+        };
+        if lasts_longer(&state, &best.0) {
+            best = (state, Some(source));
+        }
+    }
+    best
+}
+
+fn lasts_longer(a: &KeepAliveState, b: &KeepAliveState) -> bool {
+    match (a, b) {
+        (KeepAliveState::Inactive, _) => false,
+        (_, KeepAliveState::Inactive) => true,
+        (KeepAliveState::Active { until: None }, KeepAliveState::Active { until: Some(_) }) => true,
+        (KeepAliveState::Active { until: Some(x) }, KeepAliveState::Active { until: Some(y) }) => x > y,
+        _ => false,
+    }
+}
+
+impl Source {
+    pub fn describe(self) -> &'static str {
+        self.label()
+    }
+}
