@@ -73,7 +73,12 @@ async fn apply_one<C: ChangeService>(
     Ok(())
 }
 
-async fn set_bounds<C: ChangeService>(changer: &C, id: &ServiceId, b: Bounds, steps: &mut Vec<String>) -> Result<(), CallError> {
+async fn set_bounds<C: ChangeService>(
+    changer: &C,
+    id: &ServiceId,
+    b: Bounds,
+    steps: &mut Vec<String>,
+) -> Result<(), CallError> {
     changer.set_bounds(id, b).await?;
     steps.push(format!("scalable target min {} max {} suspended {}", b.min, b.max, b.suspended));
     Ok(())

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_ecs as ecs;
-use aws_sdk_resourcegroupstagging as rgt;
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_resourcegroupstagging as rgt;
 use chrono::{DateTime, Utc};
 
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet};
@@ -64,11 +64,7 @@ impl AwsFleet {
             self.count(OP);
             let page = page.map_err(|e| call_error(OP, e))?;
             for mapping in page.resource_tag_mapping_list() {
-                let tags = mapping
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect();
+                let tags = mapping.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
                 found.push((mapping.resource_arn().unwrap_or_default().to_string(), tags));
             }
         }
@@ -86,7 +82,11 @@ impl AwsFleet {
         Ok(arns)
     }
 
-    async fn cluster_tags(&self, clusters: &[String], warnings: &mut Vec<String>) -> Result<BTreeMap<String, Tags>, CallError> {
+    async fn cluster_tags(
+        &self,
+        clusters: &[String],
+        warnings: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, Tags>, CallError> {
         const OP: &str = "ecs:DescribeClusters";
         let mut tags = BTreeMap::new();
         for chunk in clusters.chunks(DESCRIBE_CLUSTERS_MAX) {
@@ -103,7 +103,11 @@ impl AwsFleet {
                 tags.insert(c.cluster_name().unwrap_or_default().to_string(), ecs_tags(c.tags()));
             }
             for f in out.failures() {
-                warnings.push(format!("cluster {} could not be described: {}", f.arn().unwrap_or("?"), f.reason().unwrap_or("?")));
+                warnings.push(format!(
+                    "cluster {} could not be described: {}",
+                    f.arn().unwrap_or("?"),
+                    f.reason().unwrap_or("?")
+                ));
             }
         }
         Ok(tags)
@@ -130,7 +134,11 @@ impl AwsFleet {
                 .map_err(|e| call_error(OP, e))?;
             services.extend(out.services().iter().cloned());
             for f in out.failures() {
-                warnings.push(format!("service {} could not be described: {}", f.arn().unwrap_or("?"), f.reason().unwrap_or("?")));
+                warnings.push(format!(
+                    "service {} could not be described: {}",
+                    f.arn().unwrap_or("?"),
+                    f.reason().unwrap_or("?")
+                ));
             }
         }
         Ok(services)
@@ -159,7 +167,8 @@ impl AwsFleet {
                         scale_out: flag(s.and_then(|s| s.dynamic_scaling_out_suspended())),
                         scheduled: flag(s.and_then(|s| s.scheduled_scaling_suspended())),
                     };
-                    let bounds = Bounds { min: non_negative(t.min_capacity()), max: non_negative(t.max_capacity()), suspended };
+                    let bounds =
+                        Bounds { min: non_negative(t.min_capacity()), max: non_negative(t.max_capacity()), suspended };
                     targets.insert(t.resource_id().to_string(), bounds);
                 }
             }
@@ -313,9 +322,7 @@ fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: Option<&Tags>)
 }
 
 fn ecs_tags(tags: &[ecs::types::Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-        .collect()
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
 }
 
 fn to_chrono(t: &ecs::primitives::DateTime) -> Option<DateTime<Utc>> {

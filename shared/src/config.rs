@@ -89,7 +89,8 @@ impl Config {
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .map(|d| {
-                NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| err(&hol, format!("`{d}` is not a date YYYY-MM-DD")))
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| err(&hol, format!("`{d}` is not a date YYYY-MM-DD")))
             })
             .collect::<Result<Vec<_>, _>>()?;
 
@@ -149,5 +150,83 @@ pub(crate) fn parse_bool(value: &str) -> Option<bool> {
         "true" | "1" => Some(true),
         "false" | "0" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_match_the_product_contract() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.scope_tag_key, "Environment");
+        assert_eq!(c.scope_tag_values, ["preview", "dev"]);
+        assert_eq!(c.protected_tag_values, ["prod", "production", "live"]);
+        assert_eq!(c.tags.keep_alive, "cost-saver:keep-alive");
+        assert_eq!(c.tags.schedule, "cost-saver:schedule");
+        assert_eq!(c.tags.saved, "cost-saver:saved");
+        assert_eq!(c.timezone, Tz::UTC);
+        assert_eq!(c.default_schedule.to_string(), "Mon-Fri 08:00-20:00");
+        assert!(c.holidays.is_empty());
+        assert_eq!(c.grace_period_minutes, 15);
+        assert!(!c.dry_run);
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = with(&[
+            ("SCOPE_TAG_KEY", "stage"),
+            ("SCOPE_TAG_VALUES", " Preview , QA "),
+            ("PROTECTED_TAG_VALUES", "prod"),
+            ("TAG_PREFIX", "sleepy/"),
+            ("TIMEZONE", "Europe/Berlin"),
+            ("DEFAULT_SCHEDULE", "Mon-Thu 07:00-19:00"),
+            ("HOLIDAYS", "2026-12-24, 2026-12-25,"),
+            ("GRACE_PERIOD_MINUTES", "30"),
+            ("DRY_RUN", "TRUE"),
+        ])
+        .unwrap();
+        assert_eq!(c.scope_tag_key, "stage");
+        assert_eq!(c.scope_tag_values, ["preview", "qa"]);
+        assert!(c.is_scope_value("QA") && !c.is_scope_value("dev"));
+        assert_eq!(c.tags.saved, "sleepy/saved");
+        assert_eq!(c.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.holidays.len(), 2);
+        assert_eq!(c.grace_period_minutes, 30);
+        assert!(c.dry_run);
+    }
+
+    #[test]
+    fn empty_values_mean_defaults() {
+        let c = with(&[("TIMEZONE", ""), ("HOLIDAYS", " "), ("SCOPE_TAG_VALUES", "")]).unwrap();
+        assert_eq!(c.timezone, Tz::UTC);
+        assert_eq!(c.scope_tag_values, ["preview", "dev"]);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value, needle) in [
+            ("TIMEZONE", "Mars/Olympus", "IANA"),
+            ("DEFAULT_SCHEDULE", "weekdays", "neither days"),
+            ("HOLIDAYS", "2026-12-24,Christmas", "`Christmas`"),
+            ("GRACE_PERIOD_MINUTES", "-5", "whole minutes"),
+            ("GRACE_PERIOD_MINUTES", "99999", "whole minutes"),
+            ("DRY_RUN", "maybe", "`true` or `false`"),
+            ("SCOPE_TAG_VALUES", ",,", "comma-separated"),
+            ("SCOPE_TAG_VALUES", "dev,prod", "also in PROTECTED_TAG_VALUES"),
+            ("SCOPE_TAG_KEY", "bad{key}", "tag key"),
+            ("TAG_PREFIX", "aws:x-", "reserved"),
+        ] {
+            let err = with(&[(var, value)]).expect_err(var);
+            assert_eq!(err.variable, var);
+            let text = err.to_string();
+            assert!(text.contains(var) && text.contains(needle), "{text}");
+        }
     }
 }

@@ -34,8 +34,8 @@ pub fn parse_invocation(
         return Err(PayloadError(format!("expected a JSON object, got {}", kind(payload))));
     };
     let options: Options = if map.get("detail-type").is_some() && map.get("source").is_some() {
-        let envelope: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
-            .map_err(|e| PayloadError(format!("EventBridge envelope: {e}")))?;
+        let envelope: EventBridgeEvent<Value> =
+            serde_json::from_value(payload.clone()).map_err(|e| PayloadError(format!("EventBridge envelope: {e}")))?;
         match envelope.detail {
             Value::Null => Options::default(),
             detail => from_object(&detail, "`detail` of the EventBridge event")?,
@@ -66,7 +66,9 @@ fn from_object(value: &Value, what: &str) -> Result<Options, PayloadError> {
         return Err(PayloadError(format!("{what} must be a JSON object, got {}", kind(value))));
     }
     serde_json::from_value(value.clone()).map_err(|e| {
-        PayloadError(format!("{what}: {e} (accepted fields: `dry_run` (bool), `now` (RFC 3339), `force` (bool, scale-down))"))
+        PayloadError(format!(
+            "{what}: {e} (accepted fields: `dry_run` (bool), `now` (RFC 3339), `force` (bool, scale-down))"
+        ))
     })
 }
 
@@ -78,5 +80,76 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn clock() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T20:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn empty_object_runs_for_real_now() {
+        let inv = parse_invocation(&json!({}), Mode::ScaleDown, clock(), false).unwrap();
+        assert_eq!(inv, Invocation { mode: Mode::ScaleDown, now: clock(), dry_run: false, force: false });
+    }
+
+    #[test]
+    fn scheduler_input_with_options() {
+        let inv = parse_invocation(
+            &json!({"dry_run": true, "now": "2026-11-20T21:00:00+01:00", "force": true}),
+            Mode::ScaleDown,
+            clock(),
+            false,
+        )
+        .unwrap();
+        assert!(inv.dry_run && inv.force);
+        assert_eq!(inv.now, clock());
+    }
+
+    #[test]
+    fn classic_scheduled_event_envelope() {
+        let envelope = json!({
+            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": "2026-11-20T20:00:00Z",
+            "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/x"], "detail": {}
+        });
+        let inv = parse_invocation(&envelope, Mode::ScaleUp, clock(), false).unwrap();
+        assert_eq!(inv.mode, Mode::ScaleUp);
+        assert!(!inv.dry_run);
+        let mut with_detail = envelope.clone();
+        with_detail["detail"] = json!({"dry_run": true});
+        assert!(parse_invocation(&with_detail, Mode::ScaleUp, clock(), false).unwrap().dry_run);
+    }
+
+    #[test]
+    fn dry_run_from_the_environment_cannot_be_switched_off() {
+        let inv = parse_invocation(&json!({"dry_run": false}), Mode::ScaleDown, clock(), true).unwrap();
+        assert!(inv.dry_run);
+    }
+
+    #[test]
+    fn malformed_payloads_are_refused_with_a_reason() {
+        for (payload, mode, needle) in [
+            (json!([]), Mode::ScaleDown, "JSON object, got an array"),
+            (json!("go"), Mode::ScaleDown, "got a string"),
+            (json!(null), Mode::ScaleDown, "got null"),
+            (json!({"dryrun": true}), Mode::ScaleDown, "unknown field `dryrun`"),
+            (json!({"dry_run": "yes"}), Mode::ScaleDown, "dry_run"),
+            (json!({"now": "Friday 8pm"}), Mode::ScaleDown, "RFC 3339"),
+            (json!({"force": true}), Mode::ScaleUp, "only accepted by scale-down"),
+            (
+                json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": [1]}),
+                Mode::ScaleDown,
+                "must be a JSON object",
+            ),
+        ] {
+            let err = parse_invocation(&payload, mode, clock(), false).expect_err(&payload.to_string());
+            assert!(err.to_string().contains(needle), "{payload}: {err}");
+        }
     }
 }

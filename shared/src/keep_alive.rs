@@ -86,3 +86,62 @@ pub(crate) fn local_to_utc(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::{America::New_York, Europe::Berlin, UTC};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn every_form_and_its_expiry() {
+        let cases: [(&str, Tz, Option<&str>); 6] = [
+            ("2026-11-21T02:00:00Z", UTC, Some("2026-11-21T02:00:00Z")),
+            ("2026-11-21T03:00:00+01:00", UTC, Some("2026-11-21T02:00:00Z")),
+            // The end of that day in the service's zone.
+            ("2026-11-21", Berlin, Some("2026-11-21T23:00:00Z")),
+            ("2026-11-21", New_York, Some("2026-11-22T05:00:00Z")),
+            ("2026-11-21T18:30", Berlin, Some("2026-11-21T17:30:00Z")),
+            ("true", Berlin, None),
+        ];
+        for (value, zone, want) in cases {
+            let k = KeepAlive::parse(value).unwrap();
+            assert_eq!(k.expiry(zone), want.map(at), "{value} in {zone}");
+        }
+    }
+
+    #[test]
+    fn active_until_it_expires() {
+        let k = KeepAlive::parse("2026-11-21T02:00:00Z").unwrap();
+        assert_eq!(
+            k.state(at("2026-11-21T01:59:59Z"), UTC),
+            KeepAliveState::Active { until: Some(at("2026-11-21T02:00:00Z")) }
+        );
+        assert_eq!(k.state(at("2026-11-21T02:00:00Z"), UTC), KeepAliveState::Inactive);
+        assert_eq!(
+            KeepAlive::parse("TRUE").unwrap().state(at("2099-01-01T00:00:00Z"), UTC),
+            KeepAliveState::Active { until: None }
+        );
+        assert_eq!(KeepAlive::parse("false").unwrap().state(at("2026-01-01T00:00:00Z"), UTC), KeepAliveState::Inactive);
+    }
+
+    #[test]
+    fn local_times_in_dst_gap_and_overlap() {
+        // 02:30 on 2026-03-29 does not exist in Berlin: the keep-alive runs to 03:00 CEST (01:00Z).
+        let gap = KeepAlive::parse("2026-03-29T02:30").unwrap();
+        assert_eq!(gap.expiry(Berlin), Some(at("2026-03-29T01:00:00Z")));
+        // 02:30 on 2026-10-25 happens twice in Berlin: take the later one (CET, 01:30Z).
+        let overlap = KeepAlive::parse("2026-10-25T02:30").unwrap();
+        assert_eq!(overlap.expiry(Berlin), Some(at("2026-10-25T01:30:00Z")));
+    }
+
+    #[test]
+    fn unreadable_values_are_errors() {
+        for value in ["yes", "", "2026-13-01", "2026-11-21 18:30", "tomorrow", "2026-11-21T25:00", "1700000000"] {
+            assert!(KeepAlive::parse(value).is_err(), "{value:?}");
+        }
+    }
+}

@@ -114,16 +114,30 @@ impl MemoryFleet {
         self.state.lock().expect("memory fleet poisoned")
     }
 
-    fn write(&self, operation: &'static str, id: &ServiceId, detail: String, change: impl FnOnce(&mut MemoryService)) -> Result<(), CallError> {
+    fn write(
+        &self,
+        operation: &'static str,
+        id: &ServiceId,
+        detail: String,
+        change: impl FnOnce(&mut MemoryService),
+    ) -> Result<(), CallError> {
         let mut state = self.lock();
         *state.calls.entry(operation.to_string()).or_insert(0) += 1;
         state.writes += 1;
         let n = state.writes;
         if state.fail_writes.contains(&n) {
-            return Err(CallError { operation, code: Some("ThrottlingException".into()), message: format!("injected failure of write {n}") });
+            return Err(CallError {
+                operation,
+                code: Some("ThrottlingException".into()),
+                message: format!("injected failure of write {n}"),
+            });
         }
         let Some(service) = state.services.get_mut(&id.arn) else {
-            return Err(CallError { operation, code: Some("ServiceNotFoundException".into()), message: format!("{id} not found") });
+            return Err(CallError {
+                operation,
+                code: Some("ServiceNotFoundException".into()),
+                message: format!("{id} not found"),
+            });
         };
         change(service);
         state.log.push(format!("{operation} {id} {detail}"));
@@ -136,7 +150,11 @@ impl ReadFleet for MemoryFleet {
         let mut state = self.lock();
         *state.calls.entry("memory:Observe".into()).or_insert(0) += 1;
         let scoped_cluster = |cluster: &str| {
-            state.clusters.get(cluster).and_then(|t| t.get(&query.scope_tag_key)).is_some_and(|v| query.scope_values.contains(&v.trim().to_lowercase()))
+            state
+                .clusters
+                .get(cluster)
+                .and_then(|t| t.get(&query.scope_tag_key))
+                .is_some_and(|v| query.scope_values.contains(&v.trim().to_lowercase()))
         };
         let services = state
             .services

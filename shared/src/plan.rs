@@ -81,11 +81,20 @@ impl fmt::Display for Capacity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Write `saved` first, then the target to 0/0 all suspended, then desired 0.
-    ScaleDown { saved: SavedState, has_target: bool },
+    ScaleDown {
+        saved: SavedState,
+        has_target: bool,
+    },
     /// Already asleep (carries `saved`) but something woke it: back to 0 without touching `saved`.
-    KeepAsleep { bounds: bool, desired: bool },
+    KeepAsleep {
+        bounds: bool,
+        desired: bool,
+    },
     /// Bounds back, then desired back, then `saved` removed last.
-    Restore { bounds: Option<Bounds>, desired: Option<u32> },
+    Restore {
+        bounds: Option<Bounds>,
+        desired: Option<u32>,
+    },
     Skip,
 }
 
@@ -204,7 +213,10 @@ fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation)
                 return (Action::Skip, verdict.why);
             }
             if s.desired == 0 {
-                return (Action::Skip, "desired count is 0 and nothing was saved: a team chose zero, left as is".into());
+                return (
+                    Action::Skip,
+                    "desired count is 0 and nothing was saved: a team chose zero, left as is".into(),
+                );
             }
             if let Some(deployed) = s.last_deployed_at {
                 let grace_ends = deployed + Duration::minutes(config.grace_period_minutes.into());
@@ -231,7 +243,10 @@ fn keep_asleep(s: &ObservedService) -> (Action, String) {
     let bounds = s.scaling.is_some_and(|b| b != Bounds::ASLEEP);
     let desired = s.desired > 0;
     if bounds || desired {
-        (Action::KeepAsleep { bounds, desired }, "asleep (saved state present) but was woken without a keep-alive".into())
+        (
+            Action::KeepAsleep { bounds, desired },
+            "asleep (saved state present) but was woken without a keep-alive".into(),
+        )
     } else {
         (Action::Skip, "already asleep".into())
     }
@@ -295,3 +310,6 @@ impl fmt::Display for Plan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

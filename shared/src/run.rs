@@ -16,10 +16,17 @@ pub fn fleet_query(config: &Config, inv: &Invocation) -> FleetQuery {
 
 /// Runs one invocation. `Err` only when discovery fails (nothing was changed); service failures
 /// are in the summary, and the caller decides how to surface them.
-pub async fn run<F: ReadFleet + ChangeService>(fleet: &F, config: &Config, inv: Invocation) -> Result<Summary, CallError> {
+pub async fn run<F: ReadFleet + ChangeService>(
+    fleet: &F,
+    config: &Config,
+    inv: Invocation,
+) -> Result<Summary, CallError> {
     let observation = fleet.observe(&fleet_query(config, &inv)).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let outcomes = apply(&plan, fleet, &config.tags.saved).await;
     Ok(Summary::new(&inv, outcomes, fleet.calls(), observation.warnings))
 }
+
+#[cfg(test)]
+mod tests;

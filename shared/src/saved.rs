@@ -76,3 +76,64 @@ impl fmt::Display for SavedState {
         write!(f, " at={}", self.at.to_rfc3339_opts(SecondsFormat::Secs, true))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Suspension;
+
+    #[test]
+    fn formats_exactly_as_documented_and_round_trips() {
+        let at = DateTime::parse_from_rfc3339("2026-11-20T20:00:00Z").unwrap().with_timezone(&Utc);
+        let with_target =
+            SavedState { desired: 3, bounds: Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE }), at };
+        assert_eq!(with_target.to_string(), "desired=3 min=1 max=4 suspended=none at=2026-11-20T20:00:00Z");
+        let plain = SavedState { desired: 2, bounds: None, at };
+        assert_eq!(plain.to_string(), "desired=2 at=2026-11-20T20:00:00Z");
+        let partial = SavedState {
+            desired: 5,
+            bounds: Some(Bounds {
+                min: 2,
+                max: 10,
+                suspended: Suspension { scale_in: true, scale_out: false, scheduled: true },
+            }),
+            at,
+        };
+        assert_eq!(partial.to_string(), "desired=5 min=2 max=10 suspended=in+scheduled at=2026-11-20T20:00:00Z");
+        for s in [with_target, plain, partial] {
+            assert_eq!(SavedState::parse(&s.to_string()).unwrap(), s);
+        }
+        // Only characters ECS allows in tag values.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || " +-=._:/@".contains(c);
+        assert!(partial.to_string().chars().all(allowed));
+    }
+
+    #[test]
+    fn accepts_any_field_order_and_all_suspension_flags() {
+        let s = SavedState::parse("at=2026-11-20T20:00:00Z max=4 suspended=in+out+scheduled min=0 desired=0").unwrap();
+        assert_eq!(s.desired, 0);
+        assert_eq!(s.bounds.unwrap().suspended, Suspension::ALL);
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        for (value, needle) in [
+            ("", "no `desired`"),
+            ("desired=3", "no `at`"),
+            ("desired=-1 at=2026-11-20T20:00:00Z", "not a whole number"),
+            ("desired=3.5 at=2026-11-20T20:00:00Z", "not a whole number"),
+            ("desired=99999999999 at=2026-11-20T20:00:00Z", "too large"),
+            ("desired=3 desired=4 at=2026-11-20T20:00:00Z", "twice"),
+            ("desired=3 min=1 at=2026-11-20T20:00:00Z", "go together"),
+            ("desired=3 min=5 max=4 suspended=none at=2026-11-20T20:00:00Z", "above max"),
+            ("desired=3 min=1 max=4 suspended=sideways at=2026-11-20T20:00:00Z", "not `in`"),
+            ("desired=3 min=1 max=4 suspended=in+in at=2026-11-20T20:00:00Z", "twice"),
+            ("desired=3 at=yesterday", "RFC 3339"),
+            ("desired=3 colour=blue at=2026-11-20T20:00:00Z", "unknown field"),
+            ("{\"desired\":3}", "key=value"),
+        ] {
+            let err = SavedState::parse(value).expect_err(value);
+            assert!(err.to_string().contains(needle), "{value:?}: {err}");
+        }
+    }
+}

@@ -49,8 +49,7 @@ impl Window {
 
     fn covers(&self, day: Weekday, minute: u16) -> bool {
         if self.crosses_midnight() {
-            (self.days.contains(day) && minute >= self.start)
-                || (self.days.contains(day.pred()) && minute < self.end)
+            (self.days.contains(day) && minute >= self.start) || (self.days.contains(day.pred()) && minute < self.end)
         } else {
             self.days.contains(day) && minute >= self.start && minute < self.end
         }
@@ -169,19 +168,16 @@ impl FromStr for Schedule {
 }
 
 pub(crate) fn parse_zone(token: &str) -> Result<Tz, String> {
-    token
-        .parse::<Tz>()
-        .map_err(|_| format!("`{token}` is not an IANA time zone (e.g. `Europe/Berlin`, `UTC`)"))
+    token.parse::<Tz>().map_err(|_| format!("`{token}` is not an IANA time zone (e.g. `Europe/Berlin`, `UTC`)"))
 }
 
 fn looks_like_time_range(token: &str) -> bool {
-    token.starts_with(|c: char| c.is_ascii_digit()) && token.contains(':')
+    token.starts_with(|c: char| c.is_ascii_digit())
 }
 
 fn parse_time_range(token: &str) -> Result<(u16, u16), String> {
-    let (start, end) = token
-        .split_once('-')
-        .ok_or_else(|| format!("`{token}` is not a time range like `08:00-20:00`"))?;
+    let (start, end) =
+        token.split_once('-').ok_or_else(|| format!("`{token}` is not a time range like `08:00-20:00`"))?;
     let start = parse_clock(start, false).map_err(|e| format!("`{token}`: {e}"))?;
     let end = parse_clock(end, true).map_err(|e| format!("`{token}`: {e}"))?;
     if start == end {
@@ -246,5 +242,186 @@ fn parse_day(name: &str) -> Option<Weekday> {
         "sat" => Some(Weekday::Sat),
         "sun" => Some(Weekday::Sun),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn awake(schedule: &str, instant: &str) -> bool {
+        Schedule::parse(schedule).unwrap().verdict(at(instant), Tz::UTC, &[]).awake
+    }
+
+    #[test]
+    fn default_office_hours() {
+        let s = "Mon-Fri 08:00-20:00";
+        // 2026-11-20 is a Friday.
+        for (instant, want) in [
+            ("2026-11-20T07:59:00Z", false),
+            ("2026-11-20T08:00:00Z", true),
+            ("2026-11-20T19:59:59Z", true),
+            ("2026-11-20T20:00:00Z", false),
+            ("2026-11-21T12:00:00Z", false), // Saturday
+            ("2026-11-22T12:00:00Z", false), // Sunday
+            ("2026-11-23T08:30:00Z", true),  // Monday
+        ] {
+            assert_eq!(awake(s, instant), want, "{s} at {instant}");
+        }
+    }
+
+    #[test]
+    fn several_windows_and_day_lists() {
+        let s = "Mon-Fri 07:30-19:00 Sat 10:00-14:00";
+        assert!(awake(s, "2026-11-21T10:00:00Z"));
+        assert!(!awake(s, "2026-11-21T14:00:00Z"));
+        assert!(awake(s, "2026-11-20T07:30:00Z"));
+        assert!(!awake(s, "2026-11-22T11:00:00Z"));
+        let s = "Mon+Wed+Fri 09:00-17:00";
+        assert!(awake(s, "2026-11-18T09:00:00Z")); // Wednesday
+        assert!(!awake(s, "2026-11-19T09:00:00Z")); // Thursday
+        let s = "MON-FRI 09:00-17:00"; // EventBridge cron spelling
+        assert!(awake(s, "2026-11-19T09:00:00Z"));
+    }
+
+    #[test]
+    fn wrapping_day_range() {
+        let s = "Fri-Mon 10:00-12:00";
+        for (instant, want) in [
+            ("2026-11-20T11:00:00Z", true),  // Fri
+            ("2026-11-21T11:00:00Z", true),  // Sat
+            ("2026-11-22T11:00:00Z", true),  // Sun
+            ("2026-11-23T11:00:00Z", true),  // Mon
+            ("2026-11-24T11:00:00Z", false), // Tue
+            ("2026-11-19T11:00:00Z", false), // Thu
+        ] {
+            assert_eq!(awake(s, instant), want, "{s} at {instant}");
+        }
+    }
+
+    #[test]
+    fn window_crossing_midnight_belongs_to_the_day_it_starts() {
+        let s = "Fri 22:00-06:00";
+        assert!(!awake(s, "2026-11-20T21:59:00Z"));
+        assert!(awake(s, "2026-11-20T22:00:00Z"));
+        assert!(awake(s, "2026-11-21T05:59:00Z")); // Saturday morning, from Friday's window
+        assert!(!awake(s, "2026-11-21T06:00:00Z"));
+        assert!(!awake(s, "2026-11-21T23:00:00Z")); // Saturday night: no window starts Saturday
+        assert!(!awake(s, "2026-11-20T03:00:00Z")); // Friday early: that would be Thursday's window
+        let every_night = "22:00-06:00";
+        assert!(awake(every_night, "2026-11-22T23:30:00Z"));
+        assert!(awake(every_night, "2026-11-23T00:30:00Z"));
+        assert!(!awake(every_night, "2026-11-23T12:00:00Z"));
+    }
+
+    #[test]
+    fn end_of_day_and_always_never() {
+        assert!(awake("00:00-24:00", "2026-11-22T23:59:59Z"));
+        assert!(awake("always", "2026-11-22T03:00:00Z"));
+        assert!(!awake("never", "2026-11-20T12:00:00Z"));
+        assert!(awake("ALWAYS", "2026-11-22T03:00:00Z"));
+    }
+
+    #[test]
+    fn zone_at_the_end_is_used() {
+        let s = Schedule::parse("Mon-Fri 08:00-20:00 Europe/Berlin").unwrap();
+        assert_eq!(s.zone, Some(chrono_tz::Europe::Berlin));
+        // 07:30 UTC in November is 08:30 in Berlin.
+        assert!(s.verdict(at("2026-11-20T07:30:00Z"), Tz::UTC, &[]).awake);
+        assert!(!s.verdict(at("2026-11-20T19:30:00Z"), Tz::UTC, &[]).awake);
+        // Without a zone the default applies.
+        let plain = Schedule::parse("Mon-Fri 08:00-20:00").unwrap();
+        assert!(plain.verdict(at("2026-11-20T07:30:00Z"), chrono_tz::Europe::Berlin, &[]).awake);
+        assert!(!plain.verdict(at("2026-11-20T07:30:00Z"), Tz::UTC, &[]).awake);
+    }
+
+    /// Wall-clock hours hold on both DST transition days: the UTC instant of "08:00 local" moves.
+    #[test]
+    fn dst_transitions_in_berlin_and_new_york() {
+        let cases = [
+            // Berlin springs forward on Sun 2026-03-29 and falls back on Sun 2026-10-25.
+            ("Europe/Berlin", "2026-03-27T06:59:00Z", false), // Fri 07:59 CET
+            ("Europe/Berlin", "2026-03-27T07:00:00Z", true),  // Fri 08:00 CET
+            ("Europe/Berlin", "2026-03-30T05:59:00Z", false), // Mon 07:59 CEST
+            ("Europe/Berlin", "2026-03-30T06:00:00Z", true),  // Mon 08:00 CEST
+            ("Europe/Berlin", "2026-03-30T17:59:00Z", true),  // Mon 19:59 CEST
+            ("Europe/Berlin", "2026-03-30T18:00:00Z", false), // Mon 20:00 CEST
+            ("Europe/Berlin", "2026-10-23T06:00:00Z", true),  // Fri 08:00 CEST
+            ("Europe/Berlin", "2026-10-26T06:30:00Z", false), // Mon 07:30 CET
+            ("Europe/Berlin", "2026-10-26T07:00:00Z", true),  // Mon 08:00 CET
+            // New York springs forward Sun 2026-03-08 and falls back Sun 2026-11-01.
+            ("America/New_York", "2026-03-06T13:00:00Z", true), // Fri 08:00 EST
+            ("America/New_York", "2026-03-09T11:59:00Z", false), // Mon 07:59 EDT
+            ("America/New_York", "2026-03-09T12:00:00Z", true), // Mon 08:00 EDT
+            ("America/New_York", "2026-11-02T12:30:00Z", false), // Mon 07:30 EST
+            ("America/New_York", "2026-11-02T13:00:00Z", true), // Mon 08:00 EST
+            ("America/New_York", "2026-11-03T00:59:00Z", true), // Mon 19:59 EST
+            ("America/New_York", "2026-11-03T01:00:00Z", false), // Mon 20:00 EST
+        ];
+        for (zone, instant, want) in cases {
+            let s = Schedule::parse(&format!("Mon-Fri 08:00-20:00 {zone}")).unwrap();
+            assert_eq!(s.verdict(at(instant), Tz::UTC, &[]).awake, want, "{zone} at {instant}");
+        }
+    }
+
+    /// A night window on the night the clocks change still ends at 06:00 local time.
+    #[test]
+    fn dst_night_window_ends_at_local_time() {
+        let s = Schedule::parse("Sat 22:00-06:00 Europe/Berlin").unwrap();
+        // Night of 2026-10-24/25: 06:00 CET on Sunday is 05:00 UTC.
+        assert!(s.verdict(at("2026-10-25T04:59:00Z"), Tz::UTC, &[]).awake);
+        assert!(!s.verdict(at("2026-10-25T05:00:00Z"), Tz::UTC, &[]).awake);
+        // Night of 2026-03-28/29: 06:00 CEST on Sunday is 04:00 UTC.
+        assert!(s.verdict(at("2026-03-29T03:59:00Z"), Tz::UTC, &[]).awake);
+        assert!(!s.verdict(at("2026-03-29T04:00:00Z"), Tz::UTC, &[]).awake);
+    }
+
+    #[test]
+    fn holidays_are_whole_local_days_asleep() {
+        let s = Schedule::parse("Mon-Fri 08:00-20:00 America/New_York").unwrap();
+        let thanksgiving = [NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()];
+        assert!(!s.verdict(at("2026-11-26T15:00:00Z"), Tz::UTC, &thanksgiving).awake);
+        assert!(s.verdict(at("2026-11-26T15:00:00Z"), Tz::UTC, &[]).awake);
+        // 02:00 UTC on the 27th is still the 26th in New York: asleep either way, but the day after is not a holiday.
+        assert!(s.verdict(at("2026-11-27T15:00:00Z"), Tz::UTC, &thanksgiving).awake);
+        assert!(s.verdict(at("2026-11-26T15:00:00Z"), Tz::UTC, &thanksgiving).why.contains("holiday"));
+        // `always` means always.
+        assert!(Schedule::parse("always").unwrap().verdict(at("2026-11-26T15:00:00Z"), Tz::UTC, &thanksgiving).awake);
+    }
+
+    #[test]
+    fn rejects_malformed_schedules_naming_the_problem() {
+        for (input, needle) in [
+            ("", "empty"),
+            ("Mon-Fri", "not followed by a time range"),
+            ("Mon Tue 08:00-10:00", "join days with `+`"),
+            ("Mon-Fri 8-20", "not a 24-hour time"),
+            ("Mon-Fri 08:00-25:00", "not a 24-hour time"),
+            ("Mon-Fri 08:60-20:00", "not a 24-hour time"),
+            ("Mon-Fri 24:00-08:00", "only allowed as the end"),
+            ("Mon-Fri 08:00-08:00", "same time"),
+            ("Mon-Fri 08:00-20:00 Mars/Olympus", "not an IANA time zone"),
+            ("Mon-Fry 08:00-20:00", "not a day"),
+            ("weekdays 08:00-20:00", "neither days"),
+            ("always sometimes", "not an IANA time zone"),
+            ("never UTC extra", "unexpected"),
+            ("Europe/Berlin", "neither days"),
+            ("Mon-Fri 08:00-20:00 Europe/Berlin Sat 10:00-12:00", "neither days"),
+        ] {
+            let err = Schedule::parse(input).expect_err(input);
+            assert!(err.to_string().contains(needle), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn displays_as_written() {
+        let s = Schedule::parse("  Mon-Fri 08:00-20:00   Europe/Berlin ").unwrap();
+        assert_eq!(s.to_string(), "Mon-Fri 08:00-20:00   Europe/Berlin");
+        let _ = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0);
     }
 }

@@ -33,7 +33,10 @@ pub enum Scope {
     /// The scope tag (service or cluster) has an in-scope value.
     Managed,
     /// The scope tag (service or cluster) has a protected value: never scaled down.
-    Protected { value: String, source: Source },
+    Protected {
+        value: String,
+        source: Source,
+    },
     OutOfScope,
 }
 
