@@ -12,6 +12,9 @@ use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId};
 use crate::saved::SavedState;
 use crate::tags::{read_tags, Scope, TagView};
 
+/// How far ahead of the function's clock an ECS timestamp may be and still count as "now".
+const CLOCK_SKEW_MINUTES: i64 = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
@@ -220,7 +223,10 @@ fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation)
             }
             if let Some(deployed) = s.last_deployed_at {
                 let grace_ends = deployed + Duration::minutes(config.grace_period_minutes.into());
-                if inv.now < grace_ends {
+                // A deployment later than `now` (beyond clock skew) means a what-if run about a time
+                // before it happened: the grace period of a deployment yet to come does not apply.
+                let from_the_future = deployed > inv.now + Duration::minutes(CLOCK_SKEW_MINUTES);
+                if inv.now < grace_ends && !from_the_future {
                     return (
                         Action::Skip,
                         format!(

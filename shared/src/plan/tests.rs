@@ -138,6 +138,16 @@ fn every_scale_down_skip_reason() {
 }
 
 #[test]
+fn grace_period_counts_small_clock_skew_but_not_what_if_runs_before_the_deployment() {
+    let mut skewed = dev("pr-42", 2);
+    skewed.last_deployed_at = Some(at("2026-11-20T21:03:00Z"));
+    skipped_because(&decide_at(skewed, Mode::ScaleDown, EVENING), "grace period");
+    let mut later = dev("pr-42", 2);
+    later.last_deployed_at = Some(at("2026-11-22T10:00:00Z"));
+    assert!(matches!(decide_at(later, Mode::ScaleDown, EVENING).action, Action::ScaleDown { .. }));
+}
+
+#[test]
 fn grace_period_over_means_sleep() {
     let mut s = dev("pr-42", 2);
     s.last_deployed_at = Some(at("2026-11-20T20:45:00Z"));
