@@ -132,6 +132,39 @@ mod tests {
         assert!(inv.dry_run);
     }
 
+    /// Every file in `events/` parses, for exactly the functions its README row names.
+    #[test]
+    fn every_sample_event_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+        let mut seen = 0;
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let parse = |mode| parse_invocation(&payload, mode, clock(), false);
+            let down = parse(Mode::ScaleDown).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let friday = clock();
+            let monday = DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z").unwrap().with_timezone(&Utc);
+            let (dry_run, force, now) = match name.as_str() {
+                "scheduler-input.json" | "scheduled-event.json" => (false, false, friday),
+                "dry-run.json" => (true, false, friday),
+                "what-if-friday-20h.json" => (true, false, friday),
+                "friday-evening.json" => (false, false, friday),
+                "monday-morning.json" => (false, false, monday),
+                "force-dry-run.json" => (true, true, friday),
+                "force.json" => (false, true, friday),
+                other => panic!("{other}: add its expectation here and a row in events/README.md"),
+            };
+            assert_eq!((down.dry_run, down.force, down.now), (dry_run, force, now), "{name}");
+            assert_eq!(parse(Mode::ScaleUp).is_ok(), !force, "{name}: force files are for scale-down only");
+            seen += 1;
+        }
+        assert_eq!(seen, 8);
+    }
+
     #[test]
     fn malformed_payloads_are_refused_with_a_reason() {
         for (payload, mode, needle) in [

@@ -1,5 +1,7 @@
 //! One run: observe the fleet, plan, apply (unless dry run), summarise.
 
+use std::collections::BTreeMap;
+
 use crate::apply::apply;
 use crate::config::Config;
 use crate::fleet::{CallError, ChangeService, FleetQuery, ReadFleet};
@@ -21,11 +23,22 @@ pub async fn run<F: ReadFleet + ChangeService>(
     config: &Config,
     inv: Invocation,
 ) -> Result<Summary, CallError> {
+    // A warm Lambda reuses the fleet across invocations: report this run's calls only.
+    let calls_before = fleet.calls();
     let observation = fleet.observe(&fleet_query(config, &inv)).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let outcomes = apply(&plan, fleet, &config.tags.saved).await;
-    Ok(Summary::new(&inv, outcomes, fleet.calls(), observation.warnings))
+    Ok(Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings))
+}
+
+fn calls_since(before: &BTreeMap<String, u32>, after: BTreeMap<String, u32>) -> BTreeMap<String, u32> {
+    after
+        .into_iter()
+        .map(|(op, n)| (n.saturating_sub(before.get(&op).copied().unwrap_or(0)), op))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, op)| (op, n))
+        .collect()
 }
 
 #[cfg(test)]

@@ -342,3 +342,20 @@ impl LambdaWatch {
         }
     }
 }
+
+/// Builds the function binaries up front, so the first invoke does not wait for a compile.
+pub fn build_functions() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(project_root())
+        .args(["build", "--quiet", "-p", "scale-down", "-p", "scale-up"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the functions failed");
+}
+
+pub fn event_file(name: &str) -> PathBuf {
+    let path = project_root().join("events").join(name);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}

@@ -162,6 +162,9 @@ async fn summary_json_has_the_documented_shape() {
     assert_eq!(json["now"], "2026-11-20T21:00:00Z");
     assert_eq!(json["counts"]["scaled_down"], 2);
     assert_eq!(json["aws_calls"]["ecs:UpdateService"], 2);
+    // The same fleet serving a second run (a warm Lambda) reports that run's calls only.
+    let second = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T22:00:00Z")).await.unwrap();
+    assert_eq!(second.aws_calls, [("memory:Observe".to_string(), 1)].into_iter().collect());
     let api = json["services"].as_array().unwrap().iter().find(|e| e["service"] == "api").unwrap();
     assert_eq!(api["action"], "scaled_down");
     assert_eq!(api["from"], serde_json::json!({"desired": 3, "min": 1, "max": 4, "suspended": "none"}));
