@@ -19,7 +19,7 @@ pub enum Source {
 }
 
 impl Source {
-    fn label(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Source::Service => "service",
             Source::Cluster => "cluster",
@@ -90,7 +90,8 @@ fn effective_schedule(service: &ObservedService, config: &Config, warnings: &mut
                 Ok(schedule) => return (schedule, source),
                 Err(e) => {
                     // Fail safe: an unreadable schedule never puts a service to sleep.
-                    warnings.push(format!("unreadable {key} tag on the {}, treated as `always`: {e}", source.label()));
+                    warnings
+                        .push(format!("unreadable {key} tag on the {}, treated as `always`: {e}", source.describe()));
                     return (Schedule::parse("always").expect("`always` parses"), source);
                 }
             }
@@ -114,7 +115,7 @@ fn keep_alive_of(
             Ok(keep_alive) => keep_alive.state(now, zone),
             Err(e) => {
                 // Fail safe: never sleep a service someone tried to protect.
-                warnings.push(format!("{e} (on the {}); treated as active", source.label()));
+                warnings.push(format!("{e} (on the {}); treated as active", source.describe()));
                 KeepAliveState::Active { until: None }
             }
         };
@@ -132,11 +133,5 @@ fn lasts_longer(a: &KeepAliveState, b: &KeepAliveState) -> bool {
         (KeepAliveState::Active { until: None }, KeepAliveState::Active { until: Some(_) }) => true,
         (KeepAliveState::Active { until: Some(x) }, KeepAliveState::Active { until: Some(y) }) => x > y,
         _ => false,
-    }
-}
-
-impl Source {
-    pub fn describe(self) -> &'static str {
-        self.label()
     }
 }

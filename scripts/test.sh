@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Quick start 2: every check, exactly as CI runs it (.ci/run calls this script).
+# Formatting and lints, unit + in-memory flow tests, integration tests against moto server,
+# end-to-end tests through cargo lambda, the template linters and `sam build`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export SAM_CLI_TELEMETRY=0
+export PATH="$PWD/.venv/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo test (unit, flows, moto integration, cargo lambda end to end)"
+mkdir -p target
+cargo test --workspace 2>&1 | tee target/test-output.log
+step "cfn-lint template.yaml"
+cfn-lint template.yaml
+step "sam validate --lint"
+sam validate --lint --region us-east-1
+# This machine's toolchain has only the x86_64 target and CI must not download another one;
+# deployments default to arm64 (see the README).
+step "sam build (x86_64)"
+sam build --parameter-overrides Architecture=x86_64
+ls -l .aws-sam/build/ScaleDownFunction/bootstrap .aws-sam/build/ScaleUpFunction/bootstrap
+
+# One closing line with the totals over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\ntests: %d passed, %d failed\n", p, f }' target/test-output.log
