@@ -10,7 +10,7 @@ use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_resourcegroupstagging as rgt;
 use chrono::{DateTime, Utc};
 
-use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet};
+use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
 use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Suspension, Tags};
 
 /// AWS limits per call: `DescribeServices` takes 10 services, `DescribeClusters` 100,
@@ -47,10 +47,10 @@ impl AwsFleet {
         *self.calls.lock().expect("call counter poisoned").entry(operation.to_string()).or_insert(0) += 1;
     }
 
-    /// ARNs and tags of resources of `types` carrying `key` (any value), all pages.
-    async fn tagged(&self, types: &[&str], key: &str) -> Result<Vec<(String, Tags)>, CallError> {
+    /// ARNs and tags of resources of `types` carrying `key` (with `value`, or any value), all pages.
+    async fn tagged(&self, types: &[&str], key: &str, value: Option<&str>) -> Result<Vec<(String, Tags)>, CallError> {
         const OP: &str = "tagging:GetResources";
-        let filter = rgt::types::TagFilter::builder().key(key).build();
+        let filter = rgt::types::TagFilter::builder().key(key).set_values(value.map(|v| vec![v.to_string()])).build();
         let mut pages = self
             .tagging
             .get_resources()
@@ -100,7 +100,12 @@ impl AwsFleet {
                 .await
                 .map_err(|e| call_error(OP, e))?;
             for c in out.clusters() {
-                tags.insert(c.cluster_name().unwrap_or_default().to_string(), ecs_tags(c.tags()));
+                let name = c.cluster_name().unwrap_or_default().to_string();
+                if c.status() == Some("ACTIVE") {
+                    tags.insert(name, ecs_tags(c.tags()));
+                } else {
+                    warnings.push(format!("cluster {name} is {}, its services skipped", c.status().unwrap_or("?")));
+                }
             }
             for f in out.failures() {
                 warnings.push(format!(
@@ -177,48 +182,22 @@ impl AwsFleet {
     }
 }
 
-impl ReadFleet for AwsFleet {
-    async fn observe(&self, query: &FleetQuery) -> Result<Observation, CallError> {
-        let mut warnings = Vec::new();
-        let mut by_cluster: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut add_service = |arn: String, warnings: &mut Vec<String>| match ServiceId::from_arn(&arn) {
-            Some(id) => {
-                by_cluster.entry(id.cluster).or_default().insert(arn);
-            }
-            None => warnings.push(format!("{arn}: not a long-format service ARN (service/<cluster>/<name>), skipped")),
-        };
-
-        let mut scoped_clusters = Vec::new();
-        for (arn, tags) in self.tagged(&["ecs:cluster", "ecs:service"], &query.scope_tag_key).await? {
-            if arn.contains(":cluster/") {
-                let in_scope = tags
-                    .get(&query.scope_tag_key)
-                    .is_some_and(|v| query.scope_values.contains(&v.trim().to_lowercase()));
-                if in_scope {
-                    scoped_clusters.push(arn);
-                }
-            } else {
-                add_service(arn, &mut warnings);
-            }
-        }
-        if let Some(key) = &query.also_tagged {
-            for (arn, _) in self.tagged(&["ecs:service"], key).await? {
-                add_service(arn, &mut warnings);
-            }
-        }
-        for cluster_arn in &scoped_clusters {
-            for arn in self.list_services(cluster_arn).await? {
-                add_service(arn, &mut warnings);
-            }
-        }
-
+impl AwsFleet {
+    /// Describes services (ARNs or names) grouped by cluster name, with cluster tags and
+    /// scalable targets. Services of clusters that are gone are skipped with a warning.
+    async fn describe_grouped(
+        &self,
+        by_cluster: &BTreeMap<String, BTreeSet<String>>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<ObservedService>, CallError> {
         let clusters: Vec<String> = by_cluster.keys().cloned().collect();
-        let cluster_tags = self.cluster_tags(&clusters, &mut warnings).await?;
+        let cluster_tags = self.cluster_tags(&clusters, warnings).await?;
         let mut services = Vec::new();
-        for (cluster, arns) in &by_cluster {
-            let arns: Vec<String> = arns.iter().cloned().collect();
-            for s in self.describe_services(cluster, &arns, &mut warnings).await? {
-                match observed(&s, cluster, cluster_tags.get(cluster)) {
+        for (cluster, names) in by_cluster {
+            let Some(tags) = cluster_tags.get(cluster) else { continue };
+            let names: Vec<String> = names.iter().cloned().collect();
+            for s in self.describe_services(cluster, &names, warnings).await? {
+                match observed(&s, cluster, tags) {
                     Some(o) => services.push(o),
                     None => warnings.push(format!("{cluster}: a service without an ARN or name was returned, skipped")),
                 }
@@ -235,7 +214,93 @@ impl ReadFleet for AwsFleet {
         for s in &mut services {
             s.scaling = targets.get(&s.id.scaling_resource_id()).copied();
         }
-        Ok(Observation { services, warnings })
+        Ok(services)
+    }
+}
+
+fn add_service(by_cluster: &mut BTreeMap<String, BTreeSet<String>>, arn: String, warnings: &mut Vec<String>) {
+    match ServiceId::from_arn(&arn) {
+        Some(id) => {
+            by_cluster.entry(id.cluster).or_default().insert(arn);
+        }
+        None => warnings.push(format!("{arn}: not a long-format service ARN (service/<cluster>/<name>), skipped")),
+    }
+}
+
+impl ReadFleet for AwsFleet {
+    async fn observe(&self, query: &FleetQuery) -> Result<Observation, CallError> {
+        let mut warnings = Vec::new();
+        let mut by_cluster: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut scoped_clusters = Vec::new();
+        for (arn, tags) in self.tagged(&["ecs:cluster", "ecs:service"], &query.scope_tag_key, None).await? {
+            if arn.contains(":cluster/") {
+                let in_scope = tags
+                    .get(&query.scope_tag_key)
+                    .is_some_and(|v| query.scope_values.contains(&v.trim().to_lowercase()));
+                if in_scope {
+                    scoped_clusters.push(arn);
+                }
+            } else {
+                add_service(&mut by_cluster, arn, &mut warnings);
+            }
+        }
+        if let Some(key) = &query.also_tagged {
+            for (arn, _) in self.tagged(&["ecs:service"], key, None).await? {
+                add_service(&mut by_cluster, arn, &mut warnings);
+            }
+        }
+        for cluster_arn in &scoped_clusters {
+            for arn in self.list_services(cluster_arn).await? {
+                add_service(&mut by_cluster, arn, &mut warnings);
+            }
+        }
+        let services = self.describe_grouped(&by_cluster, &mut warnings).await?;
+        Ok(Observation { services, warnings, missing: vec![] })
+    }
+
+    async fn select(&self, selector: &Selector) -> Result<Observation, CallError> {
+        let mut warnings = Vec::new();
+        let mut missing = Vec::new();
+        let mut by_cluster: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        match selector {
+            Selector::Service { cluster, service } => {
+                if self.cluster_tags(std::slice::from_ref(cluster), &mut warnings).await?.is_empty() {
+                    missing.push(format!("cluster {cluster}"));
+                } else {
+                    by_cluster.entry(cluster.clone()).or_default().insert(service.clone());
+                }
+            }
+            Selector::Cluster { cluster } => {
+                if self.cluster_tags(std::slice::from_ref(cluster), &mut warnings).await?.is_empty() {
+                    missing.push(format!("cluster {cluster}"));
+                } else {
+                    for arn in self.list_services(cluster).await? {
+                        add_service(&mut by_cluster, arn, &mut warnings);
+                    }
+                }
+            }
+            Selector::Tag { key, value } => {
+                for (arn, _) in self.tagged(&["ecs:cluster", "ecs:service"], key, Some(value)).await? {
+                    if arn.contains(":cluster/") {
+                        for service in self.list_services(&arn).await? {
+                            add_service(&mut by_cluster, service, &mut warnings);
+                        }
+                    } else {
+                        add_service(&mut by_cluster, arn, &mut warnings);
+                    }
+                }
+                if by_cluster.is_empty() {
+                    missing.push(format!("any ECS service or cluster tagged {key}={value}"));
+                }
+            }
+        }
+        let services = self.describe_grouped(&by_cluster, &mut warnings).await?;
+        if let Selector::Service { cluster, service } = selector {
+            if missing.is_empty() && !services.iter().any(|s| s.id.name == *service && s.status == "ACTIVE") {
+                missing.push(format!("service {service} in cluster {cluster}"));
+            }
+        }
+        Ok(Observation { services, warnings, missing })
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {
@@ -296,7 +361,7 @@ impl ChangeService for AwsFleet {
     }
 }
 
-fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: Option<&Tags>) -> Option<ObservedService> {
+fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Tags) -> Option<ObservedService> {
     let arn = s.service_arn()?;
     let id = ServiceId::from_arn(arn).unwrap_or_else(|| ServiceId {
         arn: arn.to_string(),
@@ -315,7 +380,7 @@ fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: Option<&Tags>)
         desired: non_negative(s.desired_count()),
         running: non_negative(s.running_count()),
         tags: ecs_tags(s.tags()),
-        cluster_tags: cluster_tags.cloned().unwrap_or_default(),
+        cluster_tags: cluster_tags.clone(),
         last_deployed_at,
         scaling: None,
     })

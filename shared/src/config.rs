@@ -33,6 +33,8 @@ pub struct Config {
     pub holidays: Vec<NaiveDate>,
     pub grace_period_minutes: u32,
     pub dry_run: bool,
+    /// The longest keep-alive `wake` may set.
+    pub max_wake_hours: u32,
 }
 
 impl Config {
@@ -106,6 +108,15 @@ impl Config {
         let dry = get("DRY_RUN", "false");
         let dry_run = parse_bool(&dry.1).ok_or_else(|| err(&dry, "expected `true` or `false`".into()))?;
 
+        let wake = get("MAX_WAKE_HOURS", "72");
+        let max_wake_hours = wake
+            .1
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|h| (1..=24 * 31).contains(h))
+            .ok_or_else(|| err(&wake, "expected whole hours from 1 to 744 (31 days)".into()))?;
+
         Ok(Config {
             scope_tag_key,
             scope_tag_values,
@@ -116,6 +127,7 @@ impl Config {
             holidays,
             grace_period_minutes,
             dry_run,
+            max_wake_hours,
         })
     }
 
@@ -176,6 +188,7 @@ mod tests {
         assert!(c.holidays.is_empty());
         assert_eq!(c.grace_period_minutes, 15);
         assert!(!c.dry_run);
+        assert_eq!(c.max_wake_hours, 72);
     }
 
     #[test]
@@ -218,6 +231,8 @@ mod tests {
             ("GRACE_PERIOD_MINUTES", "-5", "whole minutes"),
             ("GRACE_PERIOD_MINUTES", "99999", "whole minutes"),
             ("DRY_RUN", "maybe", "`true` or `false`"),
+            ("MAX_WAKE_HOURS", "0", "whole hours"),
+            ("MAX_WAKE_HOURS", "1000", "whole hours"),
             ("SCOPE_TAG_VALUES", ",,", "comma-separated"),
             ("SCOPE_TAG_VALUES", "dev,prod", "also in PROTECTED_TAG_VALUES"),
             ("SCOPE_TAG_KEY", "bad{key}", "tag key"),

@@ -16,11 +16,30 @@ pub struct FleetQuery {
     pub also_tagged: Option<String>,
 }
 
+/// Services named on purpose, as `wake` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Service {
+        cluster: String,
+        service: String,
+    },
+    Cluster {
+        cluster: String,
+    },
+    /// Every service carrying the tag, and every service of every cluster carrying it.
+    Tag {
+        key: String,
+        value: String,
+    },
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observation {
     pub services: Vec<ObservedService>,
     /// Things discovery could not read, for the summary (e.g. a short-format ARN).
     pub warnings: Vec<String>,
+    /// What a selector named that does not exist (or is no longer active).
+    pub missing: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +54,8 @@ pub struct CallError {
 
 pub trait ReadFleet {
     fn observe(&self, query: &FleetQuery) -> impl Future<Output = Result<Observation, CallError>> + Send;
+
+    fn select(&self, selector: &Selector) -> impl Future<Output = Result<Observation, CallError>> + Send;
 
     /// AWS calls made so far, per operation.
     fn calls(&self) -> BTreeMap<String, u32>;

@@ -11,6 +11,7 @@ use crate::fleet::{ChangeService, ReadFleet};
 use crate::plan::Mode;
 use crate::run::run;
 use crate::summary::Summary;
+use crate::wake::{parse_wake, wake, WakeError, WakeReport};
 
 /// Serves `mode` until the runtime stops. Fails before any AWS call on a bad variable.
 pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
@@ -21,8 +22,10 @@ pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
     })?;
     let fleet = AwsFleet::from_env().await;
     let (config, fleet) = (&config, &fleet);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(mode, config, fleet, event.payload, Utc::now()).await
+    // Boxed per event: the handler's state machine is deep (the SDK's own futures inside), and
+    // nesting it in the runtime's future exceeds the compiler's layout query depth.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        Box::pin(handle(mode, config, fleet, event.payload, Utc::now()))
     }))
     .await
 }
@@ -50,6 +53,84 @@ pub async fn handle<F: ReadFleet + ChangeService>(
         return Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join("; "))));
     }
     Ok(summary)
+}
+
+/// Serves `wake` until the runtime stops: direct invocations and Function URL requests.
+pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().map_err(|e| {
+        tracing::error!(error = %e, "bad configuration");
+        e
+    })?;
+    let fleet = AwsFleet::from_env().await;
+    let (config, fleet) = (&config, &fleet);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        Box::pin(handle_wake(config, fleet, event.payload, Utc::now()))
+    }))
+    .await
+}
+
+/// A direct invocation answers with the report or a typed error; a Function URL request with an
+/// HTTP response whose status says what went wrong (400, 403, 404, 422, 502).
+pub async fn handle_wake<F: ReadFleet + ChangeService>(
+    config: &Config,
+    fleet: &F,
+    payload: Value,
+    clock: DateTime<Utc>,
+) -> Result<Value, Diagnostic> {
+    let Some(body) = function_url_body(&payload) else {
+        let report =
+            run_wake(config, fleet, &payload, clock).await.map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
+        return wake_result(report);
+    };
+    let (status, body) =
+        match body.and_then(|b| serde_json::from_str::<Value>(&b).map_err(|e| format!("body is not JSON: {e}"))) {
+            Err(problem) => (400, serde_json::json!({"errorType": "InvalidPayload", "errorMessage": problem})),
+            Ok(inner) => match run_wake(config, fleet, &inner, clock).await {
+                Ok(report) if report.summary.count("failed") > 0 => {
+                    (500, serde_json::to_value(&report).unwrap_or_default())
+                }
+                Ok(report) => (200, serde_json::to_value(&report).unwrap_or_default()),
+                Err(e) => (e.kind().1, serde_json::json!({"errorType": e.kind().0, "errorMessage": e.to_string()})),
+            },
+        };
+    Ok(serde_json::json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": body.to_string(),
+    }))
+}
+
+async fn run_wake<F: ReadFleet + ChangeService>(
+    config: &Config,
+    fleet: &F,
+    payload: &Value,
+    clock: DateTime<Utc>,
+) -> Result<WakeReport, WakeError> {
+    let request = parse_wake(payload, clock, config)?;
+    let report = wake(fleet, config, &request).await?;
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    tracing::info!(summary = %json, "wake finished");
+    Ok(report)
+}
+
+fn wake_result(report: WakeReport) -> Result<Value, Diagnostic> {
+    let failed: Vec<String> = report.summary.failures().map(|f| format!("{}/{}", f.cluster, f.service)).collect();
+    if !failed.is_empty() {
+        return Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join(", "))));
+    }
+    Ok(serde_json::to_value(&report).unwrap_or_default())
+}
+
+/// `Some(body)` when the event is a Function URL request (payload format 2.0).
+fn function_url_body(payload: &Value) -> Option<Result<String, String>> {
+    if payload.get("requestContext").is_none() || payload.get("rawPath").is_none() {
+        return None;
+    }
+    if payload.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
+        return Some(Err("send the body as JSON with `content-type: application/json`".into()));
+    }
+    Some(Ok(payload.get("body").and_then(Value::as_str).unwrap_or("").to_string()))
 }
 
 fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
@@ -91,5 +172,71 @@ mod tests {
             .error_message
             .starts_with("1 service(s) failed: dev/a: ecs:TagResource failed (ThrottlingException)"));
         assert_eq!(fleet.service("dev", "b").desired, 0, "the other service is still scaled down");
+    }
+
+    fn url_event(body: &str) -> Value {
+        json!({
+            "version": "2.0", "rawPath": "/", "rawQueryString": "", "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": "POST", "path": "/"}}, "body": body, "isBase64Encoded": false
+        })
+    }
+
+    fn wake_fleet() -> MemoryFleet {
+        let fleet = MemoryFleet::new();
+        fleet.add_cluster("previews", &[("Environment", "preview")]);
+        fleet.add_cluster("prod", &[("Environment", "prod")]);
+        fleet.add_service(
+            MemoryService::new("previews", "web", 0).tag("cost-saver:saved", "desired=2 at=2026-11-20T20:00:00Z"),
+        );
+        fleet.add_service(MemoryService::new("prod", "db", 2));
+        fleet
+    }
+
+    #[tokio::test]
+    async fn wake_through_a_function_url_answers_with_http_statuses() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        let fleet = wake_fleet();
+        let status = |v: &Value| v["statusCode"].as_u64().unwrap();
+        let body = |v: &Value| serde_json::from_str::<Value>(v["body"].as_str().unwrap()).unwrap();
+
+        let ok = handle_wake(&config, &fleet, url_event(r#"{"cluster":"previews","hours":2}"#), friday_evening())
+            .await
+            .unwrap();
+        assert_eq!(status(&ok), 200, "{ok}");
+        assert_eq!(body(&ok)["until"], "2026-11-20T23:00:00Z");
+        assert_eq!(body(&ok)["counts"]["restored"], 1);
+        assert_eq!(fleet.service("previews", "web").desired, 2);
+
+        let writes = fleet.writes();
+        for (request, want, kind) in [
+            ("{not json", 400, "InvalidPayload"),
+            (r#"{"cluster":"prod","hours":2}"#, 403, "Protected"),
+            (r#"{"cluster":"gone","hours":2}"#, 404, "NotFound"),
+            (r#"{"cluster":"previews","hours":500}"#, 400, "InvalidPayload"),
+        ] {
+            let answer = handle_wake(&config, &fleet, url_event(request), friday_evening()).await.unwrap();
+            assert_eq!(status(&answer), want, "{request}: {answer}");
+            assert_eq!(body(&answer)["errorType"], kind);
+        }
+        assert_eq!(fleet.writes(), writes);
+    }
+
+    #[tokio::test]
+    async fn wake_invoked_directly_returns_typed_errors() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        let fleet = wake_fleet();
+        let err =
+            handle_wake(&config, &fleet, json!({"cluster": "prod", "hours": 1}), friday_evening()).await.unwrap_err();
+        assert_eq!(err.error_type, "Protected");
+        assert!(err.error_message.contains("prod/db"), "{}", err.error_message);
+        let ok = handle_wake(
+            &config,
+            &fleet,
+            json!({"cluster": "previews", "service": "web", "hours": 1}),
+            friday_evening(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ok["kept_alive"][0]["until"], "2026-11-20T22:00:00Z");
     }
 }

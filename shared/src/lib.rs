@@ -19,6 +19,7 @@ pub mod saved;
 pub mod schedule;
 pub mod summary;
 pub mod tags;
+pub mod wake;
 
 pub use config::Config;
 pub use plan::{Invocation, Mode};

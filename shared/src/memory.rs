@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet};
+use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
 use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Tags};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,10 +145,27 @@ impl MemoryFleet {
     }
 }
 
+impl MemoryFleet {
+    fn observed(state: &State, s: &MemoryService) -> ObservedService {
+        ObservedService {
+            id: s.id.clone(),
+            status: s.status.clone(),
+            strategy: s.strategy,
+            desired: s.desired,
+            running: s.desired,
+            tags: s.tags.clone(),
+            cluster_tags: state.clusters.get(&s.id.cluster).cloned().unwrap_or_default(),
+            last_deployed_at: s.last_deployed_at,
+            scaling: s.scaling,
+        }
+    }
+}
+
 impl ReadFleet for MemoryFleet {
     async fn observe(&self, query: &FleetQuery) -> Result<Observation, CallError> {
         let mut state = self.lock();
         *state.calls.entry("memory:Observe".into()).or_insert(0) += 1;
+        let state = &*state;
         let scoped_cluster = |cluster: &str| {
             state
                 .clusters
@@ -164,19 +181,58 @@ impl ReadFleet for MemoryFleet {
                     || query.also_tagged.as_ref().is_some_and(|k| s.tags.contains_key(k))
                     || scoped_cluster(&s.id.cluster)
             })
-            .map(|s| ObservedService {
-                id: s.id.clone(),
-                status: s.status.clone(),
-                strategy: s.strategy,
-                desired: s.desired,
-                running: s.desired,
-                tags: s.tags.clone(),
-                cluster_tags: state.clusters.get(&s.id.cluster).cloned().unwrap_or_default(),
-                last_deployed_at: s.last_deployed_at,
-                scaling: s.scaling,
-            })
+            .map(|s| MemoryFleet::observed(state, s))
             .collect();
-        Ok(Observation { services, warnings: vec![] })
+        Ok(Observation { services, warnings: vec![], missing: vec![] })
+    }
+
+    async fn select(&self, selector: &Selector) -> Result<Observation, CallError> {
+        let mut state = self.lock();
+        *state.calls.entry("memory:Select".into()).or_insert(0) += 1;
+        let state = &*state;
+        let has_tag = |tags: &Tags, key: &str, value: &str| tags.get(key).is_some_and(|v| v == value);
+        let (services, missing): (Vec<ObservedService>, Option<String>) = match selector {
+            Selector::Service { cluster, .. } if !state.clusters.contains_key(cluster) => {
+                (vec![], Some(format!("cluster {cluster}")))
+            }
+            Selector::Service { cluster, service } => {
+                let found: Vec<_> = state
+                    .services
+                    .values()
+                    .filter(|s| s.id.cluster == *cluster && s.id.name == *service)
+                    .map(|s| MemoryFleet::observed(state, s))
+                    .collect();
+                let missing = (!found.iter().any(|s| s.status == "ACTIVE"))
+                    .then(|| format!("service {service} in cluster {cluster}"));
+                (found, missing)
+            }
+            Selector::Cluster { cluster } if !state.clusters.contains_key(cluster) => {
+                (vec![], Some(format!("cluster {cluster}")))
+            }
+            Selector::Cluster { cluster } => (
+                state
+                    .services
+                    .values()
+                    .filter(|s| s.id.cluster == *cluster)
+                    .map(|s| MemoryFleet::observed(state, s))
+                    .collect(),
+                None,
+            ),
+            Selector::Tag { key, value } => {
+                let found: Vec<_> = state
+                    .services
+                    .values()
+                    .filter(|s| {
+                        has_tag(&s.tags, key, value)
+                            || state.clusters.get(&s.id.cluster).is_some_and(|t| has_tag(t, key, value))
+                    })
+                    .map(|s| MemoryFleet::observed(state, s))
+                    .collect();
+                let missing = found.is_empty().then(|| format!("any ECS service or cluster tagged {key}={value}"));
+                (found, missing)
+            }
+        };
+        Ok(Observation { services, warnings: vec![], missing: missing.into_iter().collect() })
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {

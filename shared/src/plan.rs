@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::keep_alive::KeepAliveState;
 use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId};
 use crate::saved::SavedState;
+use crate::schedule::Verdict;
 use crate::tags::{read_tags, Scope, TagView};
 
 /// How far ahead of the function's clock an ECS timestamp may be and still count as "now".
@@ -20,6 +21,8 @@ const CLOCK_SKEW_MINUTES: i64 = 5;
 pub enum Mode {
     ScaleDown,
     ScaleUp,
+    /// Both directions: whatever each service's schedule and keep-alive call for now.
+    Reconcile,
 }
 
 impl Mode {
@@ -27,13 +30,14 @@ impl Mode {
         match self {
             Mode::ScaleDown => "scale-down",
             Mode::ScaleUp => "scale-up",
+            Mode::Reconcile => "reconcile",
         }
     }
 
     /// Whether this mode restores sleeping services, so discovery must find every service that
     /// carries saved state, in scope or not.
     pub fn restores(self) -> bool {
-        matches!(self, Mode::ScaleUp)
+        matches!(self, Mode::ScaleUp | Mode::Reconcile)
     }
 }
 
@@ -184,65 +188,79 @@ fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation)
     };
     let verdict = view.schedule.verdict(inv.now, config.timezone, &config.holidays);
 
-    match (inv.mode, &view.saved) {
-        (Mode::ScaleUp, None) => (Action::Skip, "awake: no saved state to restore".into()),
-        (Mode::ScaleUp, Some(_)) => {
-            if view.scope == Scope::OutOfScope {
-                (restore(s, view), format!("no longer in scope ({}), restoring what was saved", config.scope_tag_key))
-            } else if let Some(keep) = keep_alive {
-                (restore(s, view), keep)
-            } else if verdict.awake {
-                (restore(s, view), verdict.why)
-            } else {
-                (Action::Skip, verdict.why)
-            }
-        }
-        (Mode::ScaleDown, Some(_)) => {
-            if view.scope == Scope::OutOfScope {
-                (Action::Skip, "no longer in scope; asleep, left for scale-up to restore".into())
-            } else if let Some(keep) = keep_alive {
-                (Action::Skip, format!("{keep}; asleep, left for scale-up to restore"))
-            } else if verdict.awake && !inv.force {
-                (Action::Skip, format!("{}; asleep, left for scale-up to restore", verdict.why))
-            } else {
-                keep_asleep(s)
-            }
-        }
-        (Mode::ScaleDown, None) => {
-            if let Some(keep) = keep_alive {
-                return (Action::Skip, keep);
-            }
-            if verdict.awake && !inv.force {
-                return (Action::Skip, verdict.why);
-            }
-            if s.desired == 0 {
-                return (
-                    Action::Skip,
-                    "desired count is 0 and nothing was saved: a team chose zero, left as is".into(),
-                );
-            }
-            if let Some(deployed) = s.last_deployed_at {
-                let grace_ends = deployed + Duration::minutes(config.grace_period_minutes.into());
-                // A deployment later than `now` (beyond clock skew) means a what-if run about a time
-                // before it happened: the grace period of a deployment yet to come does not apply.
-                let from_the_future = deployed > inv.now + Duration::minutes(CLOCK_SKEW_MINUTES);
-                if inv.now < grace_ends && !from_the_future {
-                    return (
-                        Action::Skip,
-                        format!(
-                            "deployed at {}, within the {}-minute grace period until {}",
-                            rfc3339(deployed),
-                            config.grace_period_minutes,
-                            rfc3339(grace_ends)
-                        ),
-                    );
-                }
-            }
-            let saved = SavedState { desired: s.desired, bounds: s.scaling, at: inv.now };
-            let why = if inv.force { format!("forced ({})", verdict.why) } else { verdict.why };
-            (Action::ScaleDown { saved, has_target: s.scaling.is_some() }, why)
+    match &view.saved {
+        Some(_) => decide_sleeping(s, view, config, inv, keep_alive, verdict),
+        None => decide_awake(s, config, inv, keep_alive, verdict),
+    }
+}
+
+/// A service carrying saved state: asleep, or half-way through a transition.
+fn decide_sleeping(
+    s: &ObservedService,
+    view: &TagView,
+    config: &Config,
+    inv: Invocation,
+    keep_alive: Option<String>,
+    verdict: Verdict,
+) -> (Action, String) {
+    let restores = inv.mode.restores();
+    if view.scope == Scope::OutOfScope {
+        return if restores {
+            (restore(s, view), format!("no longer in scope ({}), restoring what was saved", config.scope_tag_key))
+        } else {
+            (Action::Skip, "no longer in scope; asleep, left for scale-up to restore".into())
+        };
+    }
+    let wake_reason = keep_alive.or_else(|| (verdict.awake && !inv.force).then(|| verdict.why.clone()));
+    match (wake_reason, restores) {
+        (Some(why), true) => (restore(s, view), why),
+        (Some(why), false) => (Action::Skip, format!("{why}; asleep, left for scale-up to restore")),
+        // Only `scale-up` leaves the sleeping alone: the other modes put back what woke up.
+        (None, _) if inv.mode == Mode::ScaleUp => (Action::Skip, verdict.why),
+        (None, _) => keep_asleep(s),
+    }
+}
+
+/// A service without saved state: awake (or a team's deliberate zero).
+fn decide_awake(
+    s: &ObservedService,
+    config: &Config,
+    inv: Invocation,
+    keep_alive: Option<String>,
+    verdict: Verdict,
+) -> (Action, String) {
+    if inv.mode == Mode::ScaleUp {
+        return (Action::Skip, "awake: no saved state to restore".into());
+    }
+    if let Some(keep) = keep_alive {
+        return (Action::Skip, keep);
+    }
+    if verdict.awake && !inv.force {
+        return (Action::Skip, verdict.why);
+    }
+    if s.desired == 0 {
+        return (Action::Skip, "desired count is 0 and nothing was saved: a team chose zero, left as is".into());
+    }
+    if let Some(deployed) = s.last_deployed_at {
+        let grace_ends = deployed + Duration::minutes(config.grace_period_minutes.into());
+        // A deployment later than `now` (beyond clock skew) means a what-if run about a time
+        // before it happened: the grace period of a deployment yet to come does not apply.
+        let from_the_future = deployed > inv.now + Duration::minutes(CLOCK_SKEW_MINUTES);
+        if inv.now < grace_ends && !from_the_future {
+            return (
+                Action::Skip,
+                format!(
+                    "deployed at {}, within the {}-minute grace period until {}",
+                    rfc3339(deployed),
+                    config.grace_period_minutes,
+                    rfc3339(grace_ends)
+                ),
+            );
         }
     }
+    let saved = SavedState { desired: s.desired, bounds: s.scaling, at: inv.now };
+    let why = if inv.force { format!("forced ({})", verdict.why) } else { verdict.why };
+    (Action::ScaleDown { saved, has_target: s.scaling.is_some() }, why)
 }
 
 fn keep_asleep(s: &ObservedService) -> (Action, String) {

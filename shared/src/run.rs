@@ -32,7 +32,7 @@ pub async fn run<F: ReadFleet + ChangeService>(
     Ok(Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings))
 }
 
-fn calls_since(before: &BTreeMap<String, u32>, after: BTreeMap<String, u32>) -> BTreeMap<String, u32> {
+pub(crate) fn calls_since(before: &BTreeMap<String, u32>, after: BTreeMap<String, u32>) -> BTreeMap<String, u32> {
     after
         .into_iter()
         .map(|(op, n)| (n.saturating_sub(before.get(&op).copied().unwrap_or(0)), op))

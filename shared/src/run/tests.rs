@@ -172,3 +172,125 @@ async fn summary_json_has_the_documented_shape() {
     assert!(api["arn"].as_str().unwrap().ends_with(":service/dev/api"));
     assert!(api["reason"].as_str().unwrap().contains("asleep"));
 }
+
+mod reconcile {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_lookup(|_| None).unwrap()
+    }
+
+    /// A reconcile tick after a run that died after its k-th write finishes the job, both ways.
+    #[tokio::test]
+    async fn finishes_a_transition_interrupted_after_any_write() {
+        let c = config();
+        for k in 1..=5 {
+            let f = fleet();
+            f.fail_write(k);
+            run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+            let s = run(&f, &c, inv(Mode::Reconcile, "2026-11-20T21:15:00Z")).await.unwrap();
+            assert_eq!(s.count("failed"), 0, "k={k}");
+            let api = f.service("dev", "api");
+            assert_eq!((api.desired, api.scaling), (0, Some(Bounds::ASLEEP)), "k={k}");
+            // Saved by the first run, or by the tick when the very first write was the one that failed.
+            assert!(api.tags[SAVED].starts_with("desired=3 min=1 max=4 suspended=none at=2026-11-20T21:"), "k={k}");
+            assert_eq!(f.service("dev", "web").desired, 0, "k={k}");
+
+            f.fail_write(k);
+            run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap();
+            run(&f, &c, inv(Mode::Reconcile, "2026-11-23T09:15:00Z")).await.unwrap();
+            let api = f.service("dev", "api");
+            assert_eq!(
+                (api.desired, api.scaling),
+                (3, Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE })),
+                "k={k}"
+            );
+            assert!(!api.tags.contains_key(SAVED), "k={k}");
+            assert_eq!(f.service("dev", "web").desired, 2, "k={k}");
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_nothing_when_everything_is_where_it_should_be() {
+        let (f, c) = (fleet(), config());
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-20T15:00:00Z")).await.unwrap();
+        assert_eq!(f.writes(), 0, "awake in working hours: nothing to do");
+        run(&f, &c, inv(Mode::Reconcile, EVENING)).await.unwrap();
+        let after_sleep = f.writes();
+        assert_eq!(after_sleep, 3 + 2, "api: saved, bounds, desired; web: saved, desired");
+        for tick in ["2026-11-20T21:15:00Z", "2026-11-21T12:00:00Z", "2026-11-23T07:45:00Z"] {
+            run(&f, &c, inv(Mode::Reconcile, tick)).await.unwrap();
+            assert_eq!(f.writes(), after_sleep, "{tick}");
+        }
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-23T08:00:00Z")).await.unwrap();
+        let after_wake = f.writes();
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-23T08:15:00Z")).await.unwrap();
+        assert_eq!(f.writes(), after_wake);
+        assert_eq!(f.service("dev", "api").desired, 3);
+    }
+
+    /// The cron and a reconcile tick at the same minute, in either order, agree: the second
+    /// finds nothing to do.
+    #[tokio::test]
+    async fn cron_and_reconcile_in_the_same_minute_do_not_fight() {
+        let c = config();
+        for (first, second, at) in [
+            (Mode::ScaleDown, Mode::Reconcile, "2026-11-20T20:00:00Z"),
+            (Mode::Reconcile, Mode::ScaleDown, "2026-11-20T20:00:00Z"),
+            (Mode::ScaleUp, Mode::Reconcile, "2026-11-23T08:00:00Z"),
+            (Mode::Reconcile, Mode::ScaleUp, "2026-11-23T08:00:00Z"),
+        ] {
+            let f = fleet();
+            if first == Mode::ScaleUp || second == Mode::ScaleUp {
+                run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+            }
+            run(&f, &c, inv(first, at)).await.unwrap();
+            let writes = f.writes();
+            let s = run(&f, &c, inv(second, at)).await.unwrap();
+            assert_eq!(f.writes(), writes, "{first:?} then {second:?}: {:?}", s.services);
+            for service in ["api", "web"] {
+                let saves =
+                    f.log().iter().filter(|l| l.starts_with(&format!("ecs:TagResource dev/{service} "))).count();
+                assert_eq!(saves, 1, "{first:?} then {second:?}: saved state of {service} written once");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_keep_alives_that_expire_or_appear_at_night() {
+        let (f, c) = (fleet(), config());
+        f.edit("dev", "web", |s| {
+            s.tags.insert("cost-saver:keep-alive".into(), "2026-11-20T23:00:00Z".into());
+        });
+        run(&f, &c, inv(Mode::Reconcile, EVENING)).await.unwrap();
+        assert_eq!(f.service("dev", "web").desired, 2, "kept alive until 23:00");
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-20T22:45:00Z")).await.unwrap();
+        assert_eq!(f.service("dev", "web").desired, 2);
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-20T23:00:00Z")).await.unwrap();
+        assert_eq!(f.service("dev", "web").desired, 0, "asleep once the keep-alive expired");
+
+        // An engineer tags a sleeping service at night: the next tick wakes it.
+        f.edit("dev", "api", |s| {
+            s.tags.insert("cost-saver:keep-alive".into(), "2026-11-21T02:00".into());
+        });
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-20T23:15:00Z")).await.unwrap();
+        let api = f.service("dev", "api");
+        assert_eq!((api.desired, api.scaling), (3, Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE })));
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-21T02:00:00Z")).await.unwrap();
+        let api = f.service("dev", "api");
+        assert_eq!(api.desired, 0);
+        assert!(api.tags[SAVED].starts_with("desired=3 min=1 max=4"), "saved again from the restored state");
+    }
+
+    #[tokio::test]
+    async fn undoes_a_manual_wake_without_keep_alive() {
+        let (f, c) = (fleet(), config());
+        run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+        let saved = f.service("dev", "web").tags[SAVED].clone();
+        f.edit("dev", "web", |s| s.desired = 5);
+        let s = run(&f, &c, inv(Mode::Reconcile, "2026-11-20T23:00:00Z")).await.unwrap();
+        assert_eq!(s.count("kept_asleep"), 1);
+        assert_eq!(f.service("dev", "web").desired, 0);
+        assert_eq!(f.service("dev", "web").tags[SAVED], saved);
+    }
+}

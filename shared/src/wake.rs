@@ -1,0 +1,240 @@
+//! `wake`: keeps the services someone names awake until a time and restores the sleeping ones
+//! now. Refuses, before any write, unknown clusters and services, protected services and
+//! durations beyond `MAX_WAKE_HOURS`.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::apply::{apply, Outcome};
+use crate::config::Config;
+use crate::event::PayloadError;
+use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
+use crate::keep_alive::KeepAliveState;
+use crate::model::SchedulingStrategy;
+use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
+use crate::run::calls_since;
+use crate::summary::Summary;
+use crate::tags::{read_tags, Scope, Source};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WakeRequest {
+    pub selector: Selector,
+    pub until: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WakeError {
+    #[error(transparent)]
+    InvalidPayload(#[from] PayloadError),
+    #[error("not found: {}", .0.join(", "))]
+    NotFound(Vec<String>),
+    #[error("refused: protected services are never touched: {}", .0.join(", "))]
+    Protected(Vec<String>),
+    #[error("no managed service matched (not in scope: {})", if .0.is_empty() { "none found".to_string() } else { .0.join(", ") })]
+    NotManaged(Vec<String>),
+    #[error("reading the fleet failed: {0}")]
+    Discovery(CallError),
+}
+
+impl WakeError {
+    /// A stable error type for `lambda_runtime::Diagnostic`, and the HTTP status for the URL.
+    pub fn kind(&self) -> (&'static str, u16) {
+        match self {
+            WakeError::InvalidPayload(_) => ("InvalidPayload", 400),
+            WakeError::NotFound(_) => ("NotFound", 404),
+            WakeError::Protected(_) => ("Protected", 403),
+            WakeError::NotManaged(_) => ("NotManaged", 422),
+            WakeError::Discovery(_) => ("DiscoveryFailed", 502),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    cluster: Option<String>,
+    service: Option<String>,
+    tag: Option<TagPayload>,
+    hours: Option<f64>,
+    until: Option<String>,
+    dry_run: Option<bool>,
+    now: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagPayload {
+    key: String,
+    value: String,
+}
+
+const ACCEPTED: &str =
+    "accepted: {\"cluster\": \"...\", \"service\": \"...\"} or {\"tag\": {\"key\": \"...\", \"value\": \"...\"}}, \
+plus \"hours\": N or \"until\": \"<RFC 3339>\"; optional \"dry_run\", \"now\"";
+
+pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Result<WakeRequest, PayloadError> {
+    let bad = |m: String| PayloadError(format!("{m} ({ACCEPTED})"));
+    if !payload.is_object() {
+        return Err(bad("expected a JSON object".into()));
+    }
+    let p: Payload = serde_json::from_value(payload.clone()).map_err(|e| bad(e.to_string()))?;
+    let non_empty = |field: &str, v: String| {
+        if v.trim().is_empty() {
+            Err(bad(format!("`{field}` is empty")))
+        } else {
+            Ok(v.trim().to_string())
+        }
+    };
+    let selector = match (p.cluster, p.service, p.tag) {
+        (Some(cluster), Some(service), None) => {
+            Selector::Service { cluster: non_empty("cluster", cluster)?, service: non_empty("service", service)? }
+        }
+        (Some(cluster), None, None) => Selector::Cluster { cluster: non_empty("cluster", cluster)? },
+        (None, None, Some(t)) => {
+            Selector::Tag { key: non_empty("tag.key", t.key)?, value: non_empty("tag.value", t.value)? }
+        }
+        (None, Some(_), None) => return Err(bad("`service` needs its `cluster`".into())),
+        (None, None, None) => return Err(bad("name a `cluster` (and `service`) or a `tag`".into())),
+        _ => return Err(bad("give either `cluster`/`service` or `tag`, not both".into())),
+    };
+    let now = match p.now {
+        None => clock,
+        Some(t) => parse_time("now", &t).map_err(bad)?,
+    };
+    let max = Duration::hours(config.max_wake_hours.into());
+    let until = match (p.hours, p.until) {
+        (Some(h), None) => {
+            if !h.is_finite() || h <= 0.0 || h > f64::from(config.max_wake_hours) {
+                return Err(bad(format!(
+                    "`hours` = {h} must be above 0 and at most MAX_WAKE_HOURS ({})",
+                    config.max_wake_hours
+                )));
+            }
+            now + Duration::seconds((h * 3600.0).round() as i64)
+        }
+        (None, Some(t)) => {
+            let until = parse_time("until", &t).map_err(bad)?;
+            if until <= now {
+                return Err(bad(format!("`until` = {t} is not in the future (now is {})", rfc3339(now))));
+            }
+            if until - now > max {
+                return Err(bad(format!("`until` = {t} is more than MAX_WAKE_HOURS ({}) away", config.max_wake_hours)));
+            }
+            until
+        }
+        (Some(_), Some(_)) => return Err(bad("give either `hours` or `until`, not both".into())),
+        (None, None) => return Err(bad("say how long: `hours` or `until`".into())),
+    };
+    Ok(WakeRequest { selector, until, now, dry_run: config.dry_run || p.dry_run.unwrap_or(false) })
+}
+
+fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("`{field}` = {text:?} is not an RFC 3339 time like 2026-11-20T22:00:00Z"))
+}
+
+/// A service `wake` kept awake, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptAlive {
+    pub cluster: String,
+    pub service: String,
+    pub until: String,
+    /// `false` when an existing keep-alive already lasted at least as long (it is never shortened).
+    pub written: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WakeReport {
+    pub until: String,
+    pub kept_alive: Vec<KeptAlive>,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+pub async fn wake<F: ReadFleet + ChangeService>(
+    fleet: &F,
+    config: &Config,
+    req: &WakeRequest,
+) -> Result<WakeReport, WakeError> {
+    let calls_before = fleet.calls();
+    let observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
+    if !observation.missing.is_empty() {
+        return Err(WakeError::NotFound(observation.missing));
+    }
+    let (mut protected, mut unmanaged, mut managed) = (vec![], vec![], vec![]);
+    for s in observation.services {
+        if s.status != "ACTIVE" || s.strategy != SchedulingStrategy::Replica {
+            continue;
+        }
+        let view = read_tags(&s, config, req.now);
+        match &view.scope {
+            Scope::Protected { value, source } => {
+                protected.push(format!("{} ({}={value} on the {})", s.id, config.scope_tag_key, source.describe()))
+            }
+            Scope::OutOfScope => unmanaged.push(s.id.to_string()),
+            Scope::Managed => managed.push((s, view)),
+        }
+    }
+    if !protected.is_empty() {
+        return Err(WakeError::Protected(protected));
+    }
+    if managed.is_empty() {
+        return Err(WakeError::NotManaged(unmanaged));
+    }
+
+    let value = rfc3339(req.until);
+    let key = &config.tags.keep_alive;
+    let (mut kept_alive, mut failed, mut to_plan) = (vec![], vec![], vec![]);
+    for (mut s, view) in managed {
+        let own_lasts = view.keep_alive_source == Some(Source::Service)
+            && matches!(view.keep_alive, KeepAliveState::Active { until } if until.is_none_or(|t| t >= req.until));
+        if !own_lasts && !req.dry_run {
+            if let Err(e) = fleet.tag(&s.id, key, &value).await {
+                let from = Capacity::new(s.desired, s.scaling);
+                let entry = PlanEntry {
+                    id: s.id.clone(),
+                    action: Action::Skip,
+                    reason: "writing the keep-alive failed; nothing else was changed".into(),
+                    to: from.clone(),
+                    from,
+                    warnings: view.warnings,
+                };
+                failed.push(Outcome { entry, steps: vec![], error: Some(e) });
+                continue;
+            }
+        }
+        kept_alive.push(KeptAlive {
+            cluster: s.id.cluster.clone(),
+            service: s.id.name.clone(),
+            until: if own_lasts { describe_existing(&view.keep_alive) } else { value.clone() },
+            written: !own_lasts,
+        });
+        if !own_lasts {
+            s.tags.insert(key.clone(), value.clone());
+        }
+        to_plan.push(s);
+    }
+
+    // With the keep-alive in place, restoring is exactly what scale-up does for these services.
+    let inv = Invocation { mode: Mode::ScaleUp, now: req.now, dry_run: req.dry_run, force: false };
+    let plan = plan(&to_plan, config, inv);
+    let mut outcomes = apply(&plan, fleet, &config.tags.saved).await;
+    outcomes.extend(failed);
+    let mut summary = Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings);
+    summary.mode = "wake";
+    Ok(WakeReport { until: value, kept_alive, summary })
+}
+
+fn describe_existing(state: &KeepAliveState) -> String {
+    match state {
+        KeepAliveState::Active { until: Some(t) } => rfc3339(*t),
+        _ => "no end (existing keep-alive)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
