@@ -425,3 +425,6 @@ mod tests {
         let _ = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0);
     }
 }
+
+#[cfg(test)]
+mod dst_tests;
