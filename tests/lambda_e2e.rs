@@ -86,3 +86,50 @@ async fn functions_sleep_and_wake_the_demo_fleet_through_cargo_lambda() {
     assert!(typo.contains("unknown field `dryrun`"), "{typo}");
     assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await, before);
 }
+
+fn writes(summary: &Value) -> u64 {
+    ["ecs:TagResource", "ecs:UntagResource", "ecs:UpdateService", "application-autoscaling:RegisterScalableTarget"]
+        .iter()
+        .map(|op| summary["aws_calls"][op].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_and_wake_through_cargo_lambda() {
+    build_functions();
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let seeder = Seeder::new(&sdk);
+    seed_demo_fleet(&seeder).await;
+    let watch = LambdaWatch::start(&moto.env());
+
+    let evening = watch.invoke_file("reconcile", &event_file("friday-evening.json")).unwrap();
+    assert_eq!(evening["mode"], "reconcile");
+    assert_eq!(count(&evening, "scaled_down"), 4, "{evening:#}");
+    let quiet = watch.invoke_file("reconcile", &event_file("friday-night.json")).unwrap();
+    assert_eq!(writes(&quiet), 0, "nothing to do an hour later: {quiet:#}");
+
+    // Friday 22:00: wake the pr-101 preview until 02:00.
+    let woken = watch.invoke_file("wake", &event_file("wake-by-tag.json")).unwrap();
+    assert_eq!(woken["mode"], "wake");
+    assert_eq!(woken["until"], "2026-11-21T02:00:00Z");
+    assert_eq!(count(&woken, "restored"), 2, "{woken:#}");
+    let state = seeder.snapshot(&DEMO_CLUSTERS).await;
+    assert_eq!((state["previews/pr-101-web"].desired, state["previews/pr-101-api"].desired), (2, 3));
+    assert_eq!(state["previews/pr-101-api"].target, Some((2, 6, [false, false, false])));
+    assert_eq!(state["previews/pr-101-web"].tags["cost-saver:keep-alive"], "2026-11-21T02:00:00Z");
+    assert_eq!(state["dev-tools/grafana"].desired, 0, "not matched, still asleep");
+
+    // reconcile at 23:00 keeps them awake.
+    let night = watch.invoke_file("reconcile", &event_file("friday-night.json")).unwrap();
+    assert_eq!(writes(&night), 0, "{night:#}");
+
+    let dry = watch.invoke_file("wake", &event_file("wake-dry-run.json")).unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(writes(&dry), 0);
+
+    let refused = watch.invoke_ascii("wake", r#"{"cluster": "payments-prod", "hours": 1}"#).unwrap_err();
+    assert!(refused.contains("protected"), "{refused}");
+    let unknown = watch.invoke_ascii("wake", r#"{"cluster": "previews", "service": "nope", "hours": 1}"#).unwrap_err();
+    assert!(unknown.contains("not found: service nope in cluster previews"), "{unknown}");
+}

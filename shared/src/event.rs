@@ -144,15 +144,26 @@ mod tests {
             }
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            if name.starts_with("wake-") {
+                let config = crate::Config::from_lookup(|_| None).unwrap();
+                let wake =
+                    crate::wake::parse_wake(&payload, clock(), &config).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(parse_invocation(&payload, Mode::ScaleDown, clock(), false).is_err(), "{name} is wake-only");
+                assert_eq!(wake.dry_run, name == "wake-dry-run.json", "{name}");
+                seen += 1;
+                continue;
+            }
             let parse = |mode| parse_invocation(&payload, mode, clock(), false);
             let down = parse(Mode::ScaleDown).unwrap_or_else(|e| panic!("{name}: {e}"));
             let friday = clock();
+            let at_ = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
             let monday = DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z").unwrap().with_timezone(&Utc);
             let (dry_run, force, now) = match name.as_str() {
                 "scheduler-input.json" | "scheduled-event.json" => (false, false, friday),
                 "dry-run.json" => (true, false, friday),
                 "what-if-friday-20h.json" => (true, false, friday),
                 "friday-evening.json" => (false, false, friday),
+                "friday-night.json" => (false, false, at_("2026-11-20T23:00:00Z")),
                 "monday-morning.json" => (false, false, monday),
                 "force-dry-run.json" => (true, true, friday),
                 "force.json" => (false, true, friday),
@@ -162,7 +173,7 @@ mod tests {
             assert_eq!(parse(Mode::ScaleUp).is_ok(), !force, "{name}: force files are for scale-down only");
             seen += 1;
         }
-        assert_eq!(seen, 8);
+        assert_eq!(seen, 12);
     }
 
     #[test]

@@ -278,8 +278,8 @@ pub async fn seed_demo_fleet(s: &Seeder) {
     s.cluster("previews", &[("Environment", "preview")]).await;
     s.cluster("dev-tools", &[]).await;
     s.cluster("payments-prod", &[("Environment", "prod")]).await;
-    s.service("previews", "pr-101-web", 2, &[]).await;
-    s.service("previews", "pr-101-api", 3, &[]).await;
+    s.service("previews", "pr-101-web", 2, &[("preview-id", "pr-101")]).await;
+    s.service("previews", "pr-101-api", 3, &[("preview-id", "pr-101")]).await;
     s.autoscale("previews", "pr-101-api", 2, 6, [false, false, false]).await;
     s.service("previews", "pr-102-web", 1, &[("cost-saver:keep-alive", "true")]).await;
     s.service("previews", "pr-103-worker", 0, &[]).await;
@@ -348,7 +348,7 @@ pub fn build_functions() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(project_root())
-        .args(["build", "--quiet", "-p", "scale-down", "-p", "scale-up"])
+        .args(["build", "--quiet", "-p", "scale-down", "-p", "scale-up", "-p", "reconcile", "-p", "wake"])
         .status()
         .unwrap();
     assert!(status.success(), "building the functions failed");
