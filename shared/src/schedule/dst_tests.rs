@@ -10,23 +10,39 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-/// (zone, standard offset, summer offset, summer starts, summer ends), offsets in hours.
-fn zones() -> Vec<(&'static str, i64, i64, DateTime<Utc>, DateTime<Utc>)> {
-    vec![
-        ("Europe/Berlin", 1, 2, at("2026-03-29T01:00:00Z"), at("2026-10-25T01:00:00Z")),
-        ("America/New_York", -5, -4, at("2026-03-08T07:00:00Z"), at("2026-11-01T06:00:00Z")),
-        // Southern hemisphere: summer time runs across the new year.
-        ("Australia/Sydney", 10, 11, at("2026-10-03T16:00:00Z"), at("2026-04-04T16:00:00Z")),
-    ]
+/// A zone's 2026 offsets (hours from UTC) and the instants summer time starts and ends.
+struct Zone {
+    name: &'static str,
+    standard: i64,
+    summer: i64,
+    starts: DateTime<Utc>,
+    ends: DateTime<Utc>,
 }
 
-fn offset(t: DateTime<Utc>, standard: i64, summer: i64, starts: DateTime<Utc>, ends: DateTime<Utc>) -> i64 {
-    let in_summer = if starts < ends { starts <= t && t < ends } else { t >= starts || t < ends };
-    if in_summer {
-        summer
-    } else {
-        standard
+impl Zone {
+    fn offset(&self, t: DateTime<Utc>) -> i64 {
+        let in_summer = if self.starts < self.ends {
+            self.starts <= t && t < self.ends
+        } else {
+            // Southern hemisphere: summer time runs across the new year.
+            t >= self.starts || t < self.ends
+        };
+        if in_summer {
+            self.summer
+        } else {
+            self.standard
+        }
     }
+}
+
+fn zones() -> Vec<Zone> {
+    let zone =
+        |name, standard, summer, starts, ends| Zone { name, standard, summer, starts: at(starts), ends: at(ends) };
+    vec![
+        zone("Europe/Berlin", 1, 2, "2026-03-29T01:00:00Z", "2026-10-25T01:00:00Z"),
+        zone("America/New_York", -5, -4, "2026-03-08T07:00:00Z", "2026-11-01T06:00:00Z"),
+        zone("Australia/Sydney", 10, 11, "2026-10-03T16:00:00Z", "2026-04-04T16:00:00Z"),
+    ]
 }
 
 /// (days as weekday numbers from Monday, start minute, end minute).
@@ -56,18 +72,18 @@ fn oracle(windows: &[Window], weekday: Weekday, minute: u32) -> bool {
 #[test]
 fn every_tick_of_both_transitions_matches_the_oracle() {
     let mut checked = 0;
-    for (zone, standard, summer, starts, ends) in zones() {
-        for transition in [starts, ends] {
+    for zone in zones() {
+        for transition in [zone.starts, zone.ends] {
             // The whole local transition day and a day either side.
             let mut t = transition - Duration::hours(36);
             while t <= transition + Duration::hours(36) {
-                let local = t + Duration::hours(offset(t, standard, summer, starts, ends));
+                let local = t + Duration::hours(zone.offset(t));
                 let minute = local.hour() * 60 + local.minute();
                 for (text, windows) in CASES {
-                    let schedule = Schedule::parse(&format!("{text} {zone}")).unwrap();
+                    let schedule = Schedule::parse(&format!("{text} {}", zone.name)).unwrap();
                     let got = schedule.verdict(t, Tz::UTC, &[]).awake;
                     let want = oracle(windows, local.weekday(), minute);
-                    assert_eq!(got, want, "`{text}` in {zone} at {t} (local {local})");
+                    assert_eq!(got, want, "`{text}` in {} at {t} (local {local})", zone.name);
                     checked += 1;
                 }
                 t += Duration::minutes(15);
