@@ -24,3 +24,6 @@ pub mod wake;
 pub use config::Config;
 pub use plan::{Invocation, Mode};
 pub use summary::Summary;
+
+#[cfg(test)]
+mod fuzz_tests;

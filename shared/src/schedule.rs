@@ -205,7 +205,9 @@ fn parse_clock(text: &str, is_end: bool) -> Result<u16, String> {
 
 /// `Mon`, `Mon-Fri`, `Fri-Mon`, `Mon+Wed+Fri-Sun`; `Ok(None)` when the token is not a day spec.
 fn parse_days(token: &str) -> Result<Option<Days>, String> {
-    if !token.starts_with(|c: char| c.is_ascii_alphabetic()) || parse_day(&token[..token.len().min(3)]).is_none() {
+    // Characters, not bytes: a tag may hold any Unicode, and slicing bytes could split one.
+    let prefix: String = token.chars().take(3).collect();
+    if !token.starts_with(|c: char| c.is_ascii_alphabetic()) || parse_day(&prefix).is_none() {
         return Ok(None);
     }
     let mut days = Days(0);
@@ -412,6 +414,9 @@ mod tests {
             ("never UTC extra", "unexpected"),
             ("Europe/Berlin", "neither days"),
             ("Mon-Fri 08:00-20:00 Europe/Berlin Sat 10:00-12:00", "neither days"),
+            // Found by the property test: slicing bytes here once split a multi-byte character.
+            ("t\u{e4df6}x 08:00-20:00", "neither days"),
+            ("Mo€ 08:00-20:00", "neither days"),
         ] {
             let err = Schedule::parse(input).expect_err(input);
             assert!(err.to_string().contains(needle), "{input:?}: {err}");
