@@ -5,7 +5,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use ecs_cost_saver::aws::AwsFleet;
+use ecs_cost_saver::aws::{AwsFleet, WRITE_OPERATIONS};
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode, Summary};
 use support::{Moto, Seeder};

@@ -20,6 +20,14 @@ const DESCRIBE_CLUSTERS_MAX: usize = 100;
 const SCALABLE_TARGET_IDS_MAX: usize = 50;
 const PAGE_SIZE: i32 = 100;
 
+/// Every write this adapter makes, named as IAM names the actions; the template's guard policy
+/// must deny each of them on protected resources (tests/template_guard.rs).
+pub const WRITE_OPERATIONS: [&str; 4] = [TAG_RESOURCE, UNTAG_RESOURCE, UPDATE_SERVICE, REGISTER_SCALABLE_TARGET];
+const TAG_RESOURCE: &str = "ecs:TagResource";
+const UNTAG_RESOURCE: &str = "ecs:UntagResource";
+const UPDATE_SERVICE: &str = "ecs:UpdateService";
+const REGISTER_SCALABLE_TARGET: &str = "application-autoscaling:RegisterScalableTarget";
+
 pub struct AwsFleet {
     ecs: ecs::Client,
     aas: aas::Client,
@@ -310,7 +318,7 @@ impl ReadFleet for AwsFleet {
 
 impl ChangeService for AwsFleet {
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
-        const OP: &str = "ecs:TagResource";
+        const OP: &str = TAG_RESOURCE;
         self.count(OP);
         let tag = ecs::types::Tag::builder().key(key).value(value).build();
         self.ecs.tag_resource().resource_arn(&id.arn).tags(tag).send().await.map_err(|e| call_error(OP, e))?;
@@ -318,14 +326,14 @@ impl ChangeService for AwsFleet {
     }
 
     async fn untag(&self, id: &ServiceId, key: &str) -> Result<(), CallError> {
-        const OP: &str = "ecs:UntagResource";
+        const OP: &str = UNTAG_RESOURCE;
         self.count(OP);
         self.ecs.untag_resource().resource_arn(&id.arn).tag_keys(key).send().await.map_err(|e| call_error(OP, e))?;
         Ok(())
     }
 
     async fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> Result<(), CallError> {
-        const OP: &str = "application-autoscaling:RegisterScalableTarget";
+        const OP: &str = REGISTER_SCALABLE_TARGET;
         self.count(OP);
         let suspended = aas::types::SuspendedState::builder()
             .dynamic_scaling_in_suspended(bounds.suspended.scale_in)
@@ -347,7 +355,7 @@ impl ChangeService for AwsFleet {
     }
 
     async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
-        const OP: &str = "ecs:UpdateService";
+        const OP: &str = UPDATE_SERVICE;
         self.count(OP);
         self.ecs
             .update_service()

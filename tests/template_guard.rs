@@ -1,0 +1,114 @@
+//! Reads template.yaml and proves production is unreachable by construction: an explicit Deny on
+//! resources tagged with a protected value covers every write the code performs, on every
+//! function, and every write any policy allows.
+
+use std::collections::BTreeSet;
+
+use ecs_cost_saver::aws::WRITE_OPERATIONS;
+use ecs_cost_saver::Config;
+use serde_json::Value as Json;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn untag(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) => &t.value,
+        other => other,
+    }
+}
+
+fn param_default(t: &Value, name: &str) -> String {
+    let d = &t["Parameters"][name]["Default"];
+    d.as_str().map(str::to_string).unwrap_or_else(|| serde_yaml::to_string(d).unwrap().trim().to_string())
+}
+
+/// The guard's policy document with the template's default parameters substituted.
+fn guard_policy(t: &Value) -> Json {
+    let resource = &t["Resources"]["ProtectedGuardPolicy"];
+    assert_eq!(resource["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
+    let Value::Tagged(sub) = &resource["Properties"]["PolicyDocument"] else { panic!("PolicyDocument must be !Sub") };
+    assert_eq!(sub.tag.to_string(), "!Sub");
+    let text = sub.value[0].as_str().unwrap();
+    let protected = param_default(t, "ProtectedTagValues");
+    let text = text
+        .replace("${ScopeTagKey}", &param_default(t, "ScopeTagKey"))
+        .replace("${ProtectedValues}", &protected.split(',').collect::<Vec<_>>().join("\", \""));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("guard policy is not JSON after substitution: {e}\n{text}"))
+}
+
+#[test]
+fn the_guard_denies_every_write_on_protected_resources() {
+    let t = template();
+    let policy = guard_policy(&t);
+    let statements = policy["Statement"].as_array().unwrap();
+    let deny = statements.iter().find(|s| s["Effect"] == "Deny").expect("a Deny statement");
+    assert_eq!(deny["Resource"], "*");
+    let denied: BTreeSet<&str> = deny["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    for op in WRITE_OPERATIONS {
+        assert!(denied.contains(op), "{op} is not denied on protected resources");
+    }
+
+    // The condition names the scope tag and exactly the protected values the functions use.
+    let config = Config::from_lookup(|_| None).unwrap();
+    let condition = &deny["Condition"]["StringEqualsIgnoreCase"][format!("aws:ResourceTag/{}", config.scope_tag_key)];
+    let values: Vec<&str> =
+        condition.as_array().expect("condition on the scope tag").iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(values, config.protected_tag_values);
+    assert_eq!(param_default(&t, "ScopeTagKey"), config.scope_tag_key);
+}
+
+#[test]
+fn every_function_carries_the_guard() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let mut functions = 0;
+    for (name, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        functions += 1;
+        let policies = resource["Properties"]["Policies"].as_sequence().unwrap();
+        let guarded = policies.iter().any(|p| matches!(p, Value::Tagged(r) if r.tag.to_string() == "!Ref" && r.value.as_str() == Some("ProtectedGuardPolicy")));
+        assert!(guarded, "{} lacks the ProtectedGuardPolicy", name.as_str().unwrap());
+    }
+    assert_eq!(functions, 4);
+}
+
+/// Every write any Allow statement grants is one the guard denies on protected resources.
+#[test]
+fn no_policy_allows_a_write_the_guard_does_not_cover() {
+    let t = template();
+    let deny = guard_policy(&t);
+    let denied: BTreeSet<String> =
+        deny["Statement"][0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let mut statements: Vec<&Value> = Vec::new();
+    for (_, resource) in t["Resources"].as_mapping().unwrap() {
+        if let Some(doc) = resource["Properties"]["PolicyDocument"].as_mapping() {
+            statements.extend(doc.get("Statement").and_then(Value::as_sequence).into_iter().flatten());
+        }
+        for p in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            statements.extend(p.get("Statement").and_then(Value::as_sequence).into_iter().flatten());
+        }
+    }
+    let mut writes = 0;
+    for s in statements.iter().filter(|s| s["Effect"].as_str() == Some("Allow")) {
+        let actions: Vec<&str> = match untag(&s["Action"]) {
+            Value::String(a) => vec![a.as_str()],
+            Value::Sequence(list) => list.iter().map(|a| a.as_str().unwrap()).collect(),
+            other => panic!("unexpected Action {other:?}"),
+        };
+        for action in actions {
+            let verb = action.split(':').nth(1).unwrap_or(action);
+            if ["Describe", "List", "Get"].iter().any(|read| verb.starts_with(read)) {
+                continue;
+            }
+            writes += 1;
+            assert!(denied.contains(action), "{action} is allowed but not denied on protected resources");
+        }
+    }
+    assert!(writes >= WRITE_OPERATIONS.len(), "found only {writes} allowed writes");
+}
