@@ -31,7 +31,7 @@ fn guard_policy(t: &Value) -> Json {
     let resource = &t["Resources"]["ProtectedGuardPolicy"];
     assert_eq!(resource["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
     let Value::Tagged(sub) = &resource["Properties"]["PolicyDocument"] else { panic!("PolicyDocument must be !Sub") };
-    assert_eq!(sub.tag.to_string(), "!Sub");
+    assert!(sub.tag == "!Sub", "PolicyDocument must be !Sub");
     let text = sub.value[0].as_str().unwrap();
     let protected = param_default(t, "ProtectedTagValues");
     let text = text
@@ -72,7 +72,9 @@ fn every_function_carries_the_guard() {
         }
         functions += 1;
         let policies = resource["Properties"]["Policies"].as_sequence().unwrap();
-        let guarded = policies.iter().any(|p| matches!(p, Value::Tagged(r) if r.tag.to_string() == "!Ref" && r.value.as_str() == Some("ProtectedGuardPolicy")));
+        let guarded = policies.iter().any(
+            |p| matches!(p, Value::Tagged(r) if r.tag == "!Ref" && r.value.as_str() == Some("ProtectedGuardPolicy")),
+        );
         assert!(guarded, "{} lacks the ProtectedGuardPolicy", name.as_str().unwrap());
     }
     assert_eq!(functions, 4);
