@@ -2,7 +2,7 @@
 //! domain types and counts every call it makes, per operation.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_ecs as ecs;
@@ -33,21 +33,65 @@ pub struct AwsFleet {
     aas: aas::Client,
     tagging: rgt::Client,
     calls: Mutex<BTreeMap<String, u32>>,
+    retries: Arc<Mutex<BTreeMap<String, u32>>>,
+}
+
+/// Standard retries (exponential backoff with jitter, retry quota) with 5 attempts instead of 3:
+/// ECS limits are shared by every deploy in the account, so throttling is expected at the hours
+/// this runs; 5 attempts ride out a burst within the functions' timeout, and the retry quota
+/// still stops a storm. Adaptive mode is not used: its client-side rate limiter is per client
+/// and experimental; pacing belongs in our own scheduler.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard().with_max_attempts(5)
+}
+
+/// Counts retried attempts per operation, so the summary can show throttling it rode out.
+#[derive(Debug)]
+struct RetryCounter {
+    service: &'static str,
+    retries: Arc<Mutex<BTreeMap<String, u32>>>,
+}
+
+impl ecs::config::Intercept for RetryCounter {
+    fn name(&self) -> &'static str {
+        "RetryCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &ecs::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &ecs::config::RuntimeComponents,
+        cfg: &mut ecs::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::{orchestrator::Metadata, retries::RequestAttempts};
+        if cfg.load::<RequestAttempts>().is_some_and(|a| a.attempts() > 1) {
+            let operation = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or("unknown");
+            let key = format!("{}:{operation}", self.service);
+            *self.retries.lock().expect("retry counter poisoned").entry(key).or_insert(0) += 1;
+        }
+        Ok(())
+    }
 }
 
 impl AwsFleet {
     /// Clients from the standard chain: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials.
     pub async fn from_env() -> AwsFleet {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config()).load().await;
         AwsFleet::new(&config)
     }
 
     pub fn new(config: &aws_config::SdkConfig) -> AwsFleet {
+        let retries = Arc::new(Mutex::new(BTreeMap::new()));
+        let counter = |service| RetryCounter { service, retries: retries.clone() };
         AwsFleet {
-            ecs: ecs::Client::new(config),
-            aas: aas::Client::new(config),
-            tagging: rgt::Client::new(config),
+            ecs: ecs::Client::from_conf(ecs::config::Builder::from(config).interceptor(counter("ecs")).build()),
+            aas: aas::Client::from_conf(
+                aas::config::Builder::from(config).interceptor(counter("application-autoscaling")).build(),
+            ),
+            tagging: rgt::Client::from_conf(rgt::config::Builder::from(config).interceptor(counter("tagging")).build()),
             calls: Mutex::new(BTreeMap::new()),
+            retries,
         }
     }
 
@@ -313,6 +357,10 @@ impl ReadFleet for AwsFleet {
 
     fn calls(&self) -> BTreeMap<String, u32> {
         self.calls.lock().expect("call counter poisoned").clone()
+    }
+
+    fn retries(&self) -> BTreeMap<String, u32> {
+        self.retries.lock().expect("retry counter poisoned").clone()
     }
 }
 

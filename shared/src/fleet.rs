@@ -59,6 +59,11 @@ pub trait ReadFleet {
 
     /// AWS calls made so far, per operation.
     fn calls(&self) -> BTreeMap<String, u32>;
+
+    /// Retried attempts so far (throttling, 5xx, dropped connections), per operation.
+    fn retries(&self) -> BTreeMap<String, u32> {
+        BTreeMap::new()
+    }
 }
 
 pub trait ChangeService {

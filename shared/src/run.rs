@@ -24,12 +24,14 @@ pub async fn run<F: ReadFleet + ChangeService>(
     inv: Invocation,
 ) -> Result<Summary, CallError> {
     // A warm Lambda reuses the fleet across invocations: report this run's calls only.
-    let calls_before = fleet.calls();
+    let (calls_before, retries_before) = (fleet.calls(), fleet.retries());
     let observation = fleet.observe(&fleet_query(config, &inv)).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let outcomes = apply(&plan, fleet, &config.tags.saved).await;
-    Ok(Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings))
+    let mut summary = Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings);
+    summary.aws_retries = calls_since(&retries_before, fleet.retries());
+    Ok(summary)
 }
 
 pub(crate) fn calls_since(before: &BTreeMap<String, u32>, after: BTreeMap<String, u32>) -> BTreeMap<String, u32> {

@@ -17,6 +17,9 @@ pub struct Summary {
     pub counts: BTreeMap<&'static str, u32>,
     /// AWS calls made, per operation.
     pub aws_calls: BTreeMap<String, u32>,
+    /// Attempts the SDK retried (throttling, 5xx, dropped connections), per operation.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub aws_retries: BTreeMap<String, u32>,
     pub services: Vec<ServiceReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -77,6 +80,7 @@ impl Summary {
             now: rfc3339(inv.now),
             counts,
             aws_calls,
+            aws_retries: BTreeMap::new(),
             services,
             warnings,
         }

@@ -160,7 +160,7 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     config: &Config,
     req: &WakeRequest,
 ) -> Result<WakeReport, WakeError> {
-    let calls_before = fleet.calls();
+    let (calls_before, retries_before) = (fleet.calls(), fleet.retries());
     let observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
     if !observation.missing.is_empty() {
         return Err(WakeError::NotFound(observation.missing));
@@ -226,6 +226,7 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     outcomes.extend(failed);
     let mut summary = Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings);
     summary.mode = "wake";
+    summary.aws_retries = calls_since(&retries_before, fleet.retries());
     Ok(WakeReport { until: value, kept_alive, summary })
 }
 

@@ -87,13 +87,7 @@ impl Moto {
     }
 
     pub async fn sdk_config(&self) -> SdkConfig {
-        let creds = aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "static");
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(creds)
-            .load()
-            .await
+        sdk_config_at(&self.endpoint, aws_config::retry::RetryConfig::standard()).await
     }
 
     /// The variables a function process needs to reach this server.
@@ -112,6 +106,18 @@ impl Moto {
     fn pid(&self) -> u32 {
         self.process.0.id()
     }
+}
+
+/// SDK configuration for any local endpoint (moto, or a fault proxy in front of it).
+pub async fn sdk_config_at(endpoint: &str, retry: aws_config::retry::RetryConfig) -> SdkConfig {
+    let creds = aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "static");
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .retry_config(retry)
+        .load()
+        .await
 }
 
 /// One service as the test wants it and as it reads back.

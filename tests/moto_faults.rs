@@ -1,0 +1,92 @@
+//! Throttling, 5xx and dropped connections injected between the SDK and moto server: a
+//! 200-service fleet still ends fully asleep and fully restored, and the summary's retry counts
+//! match the faults injected.
+
+mod support;
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ecs_cost_saver::aws::{retry_config, AwsFleet, WRITE_OPERATIONS};
+use ecs_cost_saver::run::run;
+use ecs_cost_saver::{Config, Invocation, Mode, Summary};
+use fault_proxy::{Fault, FaultProxy};
+use support::{sdk_config_at, Moto, Seeder};
+
+const CLUSTERS: [&str; 4] = ["dev-0", "dev-1", "dev-2", "dev-3"];
+
+fn inv(mode: Mode, now: &str) -> Invocation {
+    let now = DateTime::parse_from_rfc3339(now).unwrap().with_timezone(&Utc);
+    Invocation { mode, now, dry_run: false, force: false }
+}
+
+/// 30% of every write operation's calls, never two in a row, so each retry gets through; plus a
+/// throttled discovery page, a 503 on a describe and a dropped connection on a write.
+fn faults(operation: &str, n: u32) -> Option<Fault> {
+    if WRITE_OPERATIONS.contains(&operation) && [1, 4, 7].contains(&(n % 10)) {
+        return Some(Fault::Throttle);
+    }
+    match (operation, n) {
+        ("tagging:GetResources", 1) => Some(Fault::Throttle),
+        ("ecs:DescribeServices", 2) => Some(Fault::Status(503)),
+        ("ecs:UpdateService", 12) => Some(Fault::Drop),
+        ("application-autoscaling:DescribeScalableTargets", 1) => Some(Fault::Delay(Duration::from_millis(300))),
+        _ => None,
+    }
+}
+
+fn assert_retries_match(summary: &Summary, injected: &BTreeMap<String, u32>, before: &BTreeMap<String, u32>) {
+    let this_run: BTreeMap<String, u32> = injected
+        .iter()
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(!this_run.is_empty());
+    assert_eq!(summary.aws_retries, this_run, "every injected fault was retried once, and shows in the summary");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_fleet_still_sleeps_and_wakes_completely() {
+    let moto = Moto::start();
+    let seeder = Seeder::new(&moto.sdk_config().await);
+    for (c, cluster) in CLUSTERS.iter().enumerate() {
+        seeder.cluster(cluster, &[("Environment", "dev")]).await;
+        for i in 0..50 {
+            let name = format!("svc-{i:02}");
+            seeder.service(cluster, &name, (i % 4 + 1) as i32, &[]).await;
+            if (c * 50 + i) % 5 == 0 {
+                seeder.autoscale(cluster, &name, 1, 6, [false, i % 2 == 0, false]).await;
+            }
+        }
+    }
+    let before = seeder.snapshot(&CLUSTERS).await;
+    assert_eq!(before.len(), 200);
+
+    let proxy = FaultProxy::start(moto.port, Arc::new(faults)).await;
+    // Production retry settings, with short backoffs so the test is quick.
+    let retry =
+        retry_config().with_initial_backoff(Duration::from_millis(5)).with_max_backoff(Duration::from_millis(50));
+    let fleet = AwsFleet::new(&sdk_config_at(&proxy.endpoint, retry).await);
+    let config = Config::from_lookup(|_| None).unwrap();
+
+    let down = run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T20:00:00Z")).await.unwrap();
+    assert_eq!(down.count("failed"), 0, "{:#?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(down.count("scaled_down"), 200);
+    let after_down = proxy.injected();
+    assert!(after_down["ecs:UpdateService"] >= 60, "{after_down:?}");
+    assert_retries_match(&down, &after_down, &BTreeMap::new());
+    let asleep = seeder.snapshot(&CLUSTERS).await;
+    assert!(asleep.values().all(|s| s.desired == 0 && s.tags.contains_key("cost-saver:saved")));
+
+    let up = run(&fleet, &config, inv(Mode::ScaleUp, "2026-11-23T08:00:00Z")).await.unwrap();
+    assert_eq!(up.count("failed"), 0, "{:#?}", up.failures().collect::<Vec<_>>());
+    assert_eq!(up.count("restored"), 200);
+    assert_retries_match(&up, &proxy.injected(), &after_down);
+    assert_eq!(seeder.snapshot(&CLUSTERS).await, before, "every count, bound and flag restored exactly");
+    println!("faults injected over both transitions: {:?}", proxy.injected());
+}

@@ -1,0 +1,168 @@
+//! A fault-injecting HTTP proxy for tests, between the SDK clients and moto server, bound to
+//! 127.0.0.1. Per operation and per call number it can throttle (with the error shape of each
+//! JSON 1.1 API), answer 5xx, drop the connection or delay; everything else is forwarded.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Throttle,
+    Status(u16),
+    Drop,
+    Delay(Duration),
+}
+
+/// `(operation, call number of that operation starting at 1) -> fault`, operations named like
+/// the summary's `aws_calls` (`ecs:UpdateService`).
+pub type Rule = Arc<dyn Fn(&str, u32) -> Option<Fault> + Send + Sync>;
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    /// Faults injected so far, per operation (delays not counted).
+    pub injected: Arc<Mutex<BTreeMap<String, u32>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultProxy {
+    pub async fn start(upstream_port: u16, rule: Rule) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let injected = Arc::new(Mutex::new(BTreeMap::new()));
+        let calls = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
+        let counted = injected.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (rule, calls, counted) = (rule.clone(), calls.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let _ = serve(client, upstream_port, rule, calls, counted).await;
+                });
+            }
+        });
+        FaultProxy { endpoint, injected, task }
+    }
+
+    pub fn injected(&self) -> BTreeMap<String, u32> {
+        self.injected.lock().unwrap().clone()
+    }
+}
+
+/// One request per connection; the answer says `Connection: close`, so clients reconnect.
+async fn serve(
+    mut client: TcpStream,
+    upstream_port: u16,
+    rule: Rule,
+    calls: Arc<Mutex<BTreeMap<String, u32>>>,
+    injected: Arc<Mutex<BTreeMap<String, u32>>>,
+) -> std::io::Result<()> {
+    let request = read_request(&mut client).await?;
+    let head =
+        String::from_utf8_lossy(&request[..request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0)]).to_string();
+    let operation = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim()))
+        .map(operation_name)
+        .unwrap_or_else(|| "unknown".into());
+    let n = {
+        let mut calls = calls.lock().unwrap();
+        let n = calls.entry(operation.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let fault = rule(&operation, n);
+    if matches!(fault, Some(Fault::Throttle | Fault::Status(_) | Fault::Drop)) {
+        *injected.lock().unwrap().entry(operation.clone()).or_insert(0) += 1;
+    }
+    match fault {
+        Some(Fault::Drop) => return Ok(()),
+        Some(Fault::Throttle) => {
+            // The Tagging API models ThrottledException; ECS and Application Auto Scaling answer
+            // ThrottlingException. Both are HTTP 400 with the code in `__type`.
+            let code = if operation.starts_with("tagging:") { "ThrottledException" } else { "ThrottlingException" };
+            return respond(&mut client, 400, "Bad Request", code, "Rate exceeded").await;
+        }
+        Some(Fault::Status(status)) => {
+            return respond(&mut client, status, "Service Unavailable", "ServiceUnavailableException", "injected")
+                .await;
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port)).await?;
+    upstream.write_all(&request).await?;
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response).await?;
+    client.write_all(&with_connection_close(response)).await?;
+    client.shutdown().await
+}
+
+/// `AmazonEC2ContainerServiceV20141113.UpdateService` -> `ecs:UpdateService`.
+fn operation_name(target: &str) -> String {
+    let (service, op) = target.split_once('.').unwrap_or(("", target));
+    let prefix = if service.starts_with("AmazonEC2ContainerService") {
+        "ecs"
+    } else if service.starts_with("AnyScaleFrontendService") {
+        "application-autoscaling"
+    } else if service.starts_with("ResourceGroupsTaggingAPI") {
+        "tagging"
+    } else {
+        service
+    };
+    format!("{prefix}:{op}")
+}
+
+async fn read_request(client: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Ok(buf);
+            }
+        }
+    }
+}
+
+async fn respond(client: &mut TcpStream, status: u16, reason: &str, code: &str, message: &str) -> std::io::Result<()> {
+    let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-amz-json-1.1\r\nx-amzn-errortype: {code}\r\nx-amzn-requestid: injected\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(response.as_bytes()).await?;
+    client.shutdown().await
+}
+
+fn with_connection_close(response: Vec<u8>) -> Vec<u8> {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else { return response };
+    let head = String::from_utf8_lossy(&response[..end]).to_string();
+    if head.to_lowercase().contains("\nconnection: close") {
+        return response;
+    }
+    let mut out = head.into_bytes();
+    out.extend_from_slice(b"\r\nconnection: close");
+    out.extend_from_slice(&response[end..]);
+    out
+}
