@@ -1,8 +1,11 @@
 //! The executor: applies a plan in PRODUCT.md's step order. A service's failure stops that
 //! service only; its report says which steps were done before it failed.
 
+use futures_util::stream::{self, StreamExt};
+
 use crate::fleet::{CallError, ChangeService};
 use crate::model::{Bounds, ServiceId};
+use crate::pacing::Limits;
 use crate::plan::{Action, Plan, PlanEntry};
 
 /// What happened to one service.
@@ -12,31 +15,54 @@ pub struct Outcome {
     /// The writes done, in order, in words.
     pub steps: Vec<String>,
     pub error: Option<CallError>,
+    /// The run's deadline came before this service was started: nothing was done to it.
+    pub not_reached: bool,
 }
 
-pub async fn apply<C: ChangeService>(plan: &Plan, changer: &C, saved_key: &str) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(plan.entries.len());
-    for entry in &plan.entries {
-        let mut steps = Vec::new();
-        let error = if plan.invocation.dry_run || !entry.action.writes() {
-            None
-        } else {
-            apply_one(entry, changer, saved_key, &mut steps).await.err()
-        };
-        if let Some(e) = &error {
-            tracing::error!(service = %entry.id, error = %e, done = ?steps, "service failed");
-        } else if entry.action.writes() && !plan.invocation.dry_run {
-            tracing::info!(service = %entry.id, action = entry.action.name(false), from = %entry.from, to = %entry.to, "changed");
-        }
-        outcomes.push(Outcome { entry: entry.clone(), steps, error });
+/// Applies every entry, up to `limits.concurrency` services at a time; outcomes come back in plan
+/// order. A service is started only before the deadline, and always finished once started.
+pub async fn apply<C: ChangeService>(plan: &Plan, changer: &C, saved_key: &str, limits: &Limits) -> Vec<Outcome> {
+    let dry_run = plan.invocation.dry_run;
+    let mut outcomes: Vec<(usize, Outcome)> = stream::iter(plan.entries.iter().enumerate())
+        .map(|(i, entry)| async move { (i, apply_entry(entry, dry_run, changer, saved_key, limits).await) })
+        .buffer_unordered(limits.concurrency)
+        .collect()
+        .await;
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
+async fn apply_entry<C: ChangeService>(
+    entry: &PlanEntry,
+    dry_run: bool,
+    changer: &C,
+    saved_key: &str,
+    limits: &Limits,
+) -> Outcome {
+    let mut outcome = Outcome { entry: entry.clone(), steps: Vec::new(), error: None, not_reached: false };
+    if dry_run || !entry.action.writes() {
+        return outcome;
     }
-    outcomes
+    if limits.past_deadline() {
+        tracing::warn!(service = %entry.id, "deadline reached before this service; left for the next run");
+        outcome.not_reached = true;
+        return outcome;
+    }
+    outcome.error = apply_one(entry, changer, saved_key, limits, &mut outcome.steps).await.err();
+    match &outcome.error {
+        Some(e) => tracing::error!(service = %entry.id, error = %e, done = ?outcome.steps, "service failed"),
+        None => tracing::info!(
+            service = %entry.id, action = entry.action.name(false), from = %entry.from, to = %entry.to, "changed"
+        ),
+    }
+    outcome
 }
 
 async fn apply_one<C: ChangeService>(
     entry: &PlanEntry,
     changer: &C,
     saved_key: &str,
+    limits: &Limits,
     steps: &mut Vec<String>,
 ) -> Result<(), CallError> {
     let id: &ServiceId = &entry.id;
@@ -48,14 +74,14 @@ async fn apply_one<C: ChangeService>(
             if *has_target {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
             }
-            set_desired(changer, id, entry.from.desired, 0, steps).await?;
+            set_desired(changer, limits, id, entry.from.desired, 0, steps).await?;
         }
         Action::KeepAsleep { bounds, desired } => {
             if *bounds {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
             }
             if *desired {
-                set_desired(changer, id, entry.from.desired, 0, steps).await?;
+                set_desired(changer, limits, id, entry.from.desired, 0, steps).await?;
             }
         }
         Action::Restore { bounds, desired } => {
@@ -63,7 +89,7 @@ async fn apply_one<C: ChangeService>(
                 set_bounds(changer, id, *b, steps).await?;
             }
             if let Some(n) = desired {
-                set_desired(changer, id, entry.from.desired, *n, steps).await?;
+                set_desired(changer, limits, id, entry.from.desired, *n, steps).await?;
             }
             changer.untag(id, saved_key).await?;
             steps.push("removed saved state".into());
@@ -86,11 +112,13 @@ async fn set_bounds<C: ChangeService>(
 
 async fn set_desired<C: ChangeService>(
     changer: &C,
+    limits: &Limits,
     id: &ServiceId,
     from: u32,
     to: u32,
     steps: &mut Vec<String>,
 ) -> Result<(), CallError> {
+    limits.pace_update_service().await;
     changer.set_desired(id, to).await?;
     steps.push(format!("desired {from} -> {to}"));
     Ok(())

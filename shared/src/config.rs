@@ -35,6 +35,11 @@ pub struct Config {
     pub dry_run: bool,
     /// The longest keep-alive `wake` may set.
     pub max_wake_hours: u32,
+    /// `UpdateService` calls per second sustained, and the burst, this tool allows itself.
+    pub update_service_rate: u32,
+    pub update_service_burst: u32,
+    /// Services changed at the same time.
+    pub write_concurrency: u32,
 }
 
 impl Config {
@@ -117,6 +122,18 @@ impl Config {
             .filter(|h| (1..=24 * 31).contains(h))
             .ok_or_else(|| err(&wake, "expected whole hours from 1 to 744 (31 days)".into()))?;
 
+        let number = |name: &'static str, default: &str, max: u32| {
+            let v = get(name, default);
+            v.1.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| err(&v, format!("expected a whole number from 1 to {max}")))
+        };
+        let update_service_rate = number("UPDATE_SERVICE_RATE", "5", 1000)?;
+        let update_service_burst = number("UPDATE_SERVICE_BURST", "50", 1000)?;
+        let write_concurrency = number("WRITE_CONCURRENCY", "8", 64)?;
+
         Ok(Config {
             scope_tag_key,
             scope_tag_values,
@@ -128,10 +145,23 @@ impl Config {
             grace_period_minutes,
             dry_run,
             max_wake_hours,
+            update_service_rate,
+            update_service_burst,
+            write_concurrency,
         })
     }
 
     /// Scope and protected values match case-insensitively: `Dev`, `DEV` and `dev` are one.
+    /// The executor's limits for a run that must not start a service after `deadline`.
+    pub fn limits(&self, deadline: Option<std::time::Instant>) -> crate::pacing::Limits {
+        crate::pacing::Limits::new(
+            self.write_concurrency,
+            self.update_service_rate,
+            self.update_service_burst,
+            deadline,
+        )
+    }
+
     pub fn is_scope_value(&self, value: &str) -> bool {
         self.scope_tag_values.contains(&value.trim().to_lowercase())
     }
@@ -189,6 +219,7 @@ mod tests {
         assert_eq!(c.grace_period_minutes, 15);
         assert!(!c.dry_run);
         assert_eq!(c.max_wake_hours, 72);
+        assert_eq!((c.update_service_rate, c.update_service_burst, c.write_concurrency), (5, 50, 8));
     }
 
     #[test]
@@ -233,6 +264,9 @@ mod tests {
             ("DRY_RUN", "maybe", "`true` or `false`"),
             ("MAX_WAKE_HOURS", "0", "whole hours"),
             ("MAX_WAKE_HOURS", "1000", "whole hours"),
+            ("UPDATE_SERVICE_RATE", "0", "from 1 to 1000"),
+            ("UPDATE_SERVICE_BURST", "lots", "from 1 to 1000"),
+            ("WRITE_CONCURRENCY", "65", "from 1 to 64"),
             ("SCOPE_TAG_VALUES", ",,", "comma-separated"),
             ("SCOPE_TAG_VALUES", "dev,prod", "also in PROTECTED_TAG_VALUES"),
             ("SCOPE_TAG_KEY", "bad{key}", "tag key"),

@@ -194,11 +194,12 @@ proptest! {
 
     #[test]
     fn environment_values_never_panic_and_errors_name_the_variable(
-        values in prop::collection::vec(prop::option::of(soup()), 11),
+        values in prop::collection::vec(prop::option::of(soup()), 14),
     ) {
-        const NAMES: [&str; 11] = [
+        const NAMES: [&str; 14] = [
             "SCOPE_TAG_KEY", "SCOPE_TAG_VALUES", "PROTECTED_TAG_VALUES", "TAG_PREFIX", "TIMEZONE", "DEFAULT_SCHEDULE",
-            "HOLIDAYS", "GRACE_PERIOD_MINUTES", "DRY_RUN", "MAX_WAKE_HOURS", "UNRELATED",
+            "HOLIDAYS", "GRACE_PERIOD_MINUTES", "DRY_RUN", "MAX_WAKE_HOURS", "UPDATE_SERVICE_RATE",
+            "UPDATE_SERVICE_BURST", "WRITE_CONCURRENCY", "UNRELATED",
         ];
         let lookup = |name: &str| NAMES.iter().position(|n| *n == name).and_then(|i| values[i].clone());
         if let Err(e) = Config::from_lookup(lookup) {

@@ -1,5 +1,7 @@
 //! The Lambda edge: configuration and clients once at start-up, then one run per event.
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use chrono::{DateTime, Utc};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
@@ -9,7 +11,7 @@ use crate::config::Config;
 use crate::event::parse_invocation;
 use crate::fleet::{ChangeService, ReadFleet};
 use crate::plan::Mode;
-use crate::run::run;
+use crate::run::run_until;
 use crate::summary::Summary;
 use crate::wake::{parse_wake, wake, WakeError, WakeReport};
 
@@ -25,7 +27,8 @@ pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
     // Boxed per event: the handler's state machine is deep (the SDK's own futures inside), and
     // nesting it in the runtime's future exceeds the compiler's layout query depth.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        Box::pin(handle(mode, config, fleet, event.payload, Utc::now()))
+        let deadline = run_deadline(event.context.deadline);
+        Box::pin(handle(mode, config, fleet, event.payload, Utc::now(), deadline))
     }))
     .await
 }
@@ -38,15 +41,19 @@ pub async fn handle<F: ReadFleet + ChangeService>(
     fleet: &F,
     payload: Value,
     clock: DateTime<Utc>,
+    deadline: Option<Instant>,
 ) -> Result<Summary, Diagnostic> {
     let inv = parse_invocation(&payload, mode, clock, config.dry_run)
         .map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
-    let summary = run(fleet, config, inv).await.map_err(|e| diagnostic("DiscoveryFailed", e.to_string()))?;
+    let summary =
+        run_until(fleet, config, inv, deadline).await.map_err(|e| diagnostic("DiscoveryFailed", e.to_string()))?;
     let json = serde_json::to_string(&summary).unwrap_or_default();
     tracing::info!(summary = %json, "run finished");
     let failed: Vec<String> = summary
         .failures()
-        .map(|f| format!("{}/{}: {}", f.cluster, f.service, f.error.as_deref().unwrap_or("failed")))
+        .map(|f| {
+            format!("{}/{}: {}", f.cluster, f.service, f.error.as_deref().unwrap_or("not reached before the deadline"))
+        })
         .collect();
     if !failed.is_empty() {
         // An error makes the scheduler retry and the alarms fire; the full summary is in the log.
@@ -133,6 +140,18 @@ fn function_url_body(payload: &Value) -> Option<Result<String, String>> {
     Some(Ok(payload.get("body").and_then(Value::as_str).unwrap_or("").to_string()))
 }
 
+/// Time kept back from the Lambda's deadline: enough for services already started to finish
+/// their few writes (retries included) and for the summary to be logged.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+/// When to stop starting services, from the invocation's deadline (ms since the epoch).
+fn run_deadline(lambda_deadline_ms: u64) -> Option<Instant> {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
+    let remaining = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
+    // Short test timeouts: never keep back more than half of what is left.
+    Some(Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN.min(remaining / 2)))
+}
+
 fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
     Diagnostic { error_type: error_type.to_string(), error_message }
 }
@@ -151,8 +170,9 @@ mod tests {
     async fn a_malformed_payload_makes_no_aws_call() {
         let fleet = MemoryFleet::new();
         let config = Config::from_lookup(|_| None).unwrap();
-        let err =
-            handle(Mode::ScaleDown, &config, &fleet, json!({"dryrun": true}), friday_evening()).await.unwrap_err();
+        let err = handle(Mode::ScaleDown, &config, &fleet, json!({"dryrun": true}), friday_evening(), None)
+            .await
+            .unwrap_err();
         assert_eq!(err.error_type, "InvalidPayload");
         assert!(err.error_message.contains("unknown field `dryrun`"), "{}", err.error_message);
         assert!(fleet.calls().is_empty());
@@ -166,12 +186,35 @@ mod tests {
         fleet.add_service(MemoryService::new("dev", "b", 1));
         fleet.fail_write(1);
         let config = Config::from_lookup(|_| None).unwrap();
-        let err = handle(Mode::ScaleDown, &config, &fleet, json!({}), friday_evening()).await.unwrap_err();
+        let err = handle(Mode::ScaleDown, &config, &fleet, json!({}), friday_evening(), None).await.unwrap_err();
         assert_eq!(err.error_type, "ServicesFailed");
         assert!(err
             .error_message
             .starts_with("1 service(s) failed: dev/a: ecs:TagResource failed (ThrottlingException)"));
         assert_eq!(fleet.service("dev", "b").desired, 0, "the other service is still scaled down");
+    }
+
+    #[tokio::test]
+    async fn services_the_deadline_leaves_untouched_fail_the_invocation() {
+        let fleet = MemoryFleet::new();
+        fleet.add_cluster("dev", &[("Environment", "dev")]);
+        fleet.add_service(MemoryService::new("dev", "a", 1));
+        let config = Config::from_lookup(|_| None).unwrap();
+        let past = Some(Instant::now());
+        let err = handle(Mode::ScaleDown, &config, &fleet, json!({}), friday_evening(), past).await.unwrap_err();
+        assert_eq!(err.error_type, "ServicesFailed");
+        assert!(err.error_message.contains("dev/a: not reached before the deadline"), "{}", err.error_message);
+        assert_eq!(fleet.writes(), 0);
+    }
+
+    #[test]
+    fn the_deadline_keeps_a_margin_from_the_lambda_timeout() {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let left = run_deadline(now_ms + 300_000).unwrap().saturating_duration_since(Instant::now());
+        assert!((269..=270).contains(&left.as_secs()), "{left:?}");
+        let short = run_deadline(now_ms + 10_000).unwrap().saturating_duration_since(Instant::now());
+        assert!((4..=5).contains(&short.as_secs()), "{short:?}");
+        assert!(run_deadline(now_ms - 1_000).unwrap() <= Instant::now());
     }
 
     fn url_event(body: &str) -> Value {

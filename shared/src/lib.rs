@@ -13,6 +13,7 @@ pub mod keep_alive;
 pub mod lambda;
 pub mod memory;
 pub mod model;
+pub mod pacing;
 pub mod plan;
 pub mod run;
 pub mod saved;

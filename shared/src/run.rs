@@ -23,12 +23,22 @@ pub async fn run<F: ReadFleet + ChangeService>(
     config: &Config,
     inv: Invocation,
 ) -> Result<Summary, CallError> {
+    run_until(fleet, config, inv, None).await
+}
+
+/// Like `run`, starting no service after `deadline`: those are reported `not_reached`.
+pub async fn run_until<F: ReadFleet + ChangeService>(
+    fleet: &F,
+    config: &Config,
+    inv: Invocation,
+    deadline: Option<std::time::Instant>,
+) -> Result<Summary, CallError> {
     // A warm Lambda reuses the fleet across invocations: report this run's calls only.
     let (calls_before, retries_before) = (fleet.calls(), fleet.retries());
     let observation = fleet.observe(&fleet_query(config, &inv)).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
-    let outcomes = apply(&plan, fleet, &config.tags.saved).await;
+    let outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(deadline)).await;
     let mut summary = Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings);
     summary.aws_retries = calls_since(&retries_before, fleet.retries());
     Ok(summary)

@@ -55,7 +55,13 @@ impl Summary {
         let services: Vec<ServiceReport> = outcomes
             .into_iter()
             .map(|o| {
-                let action = if o.error.is_some() { "failed" } else { o.entry.action.name(inv.dry_run) };
+                let action = if o.error.is_some() {
+                    "failed"
+                } else if o.not_reached {
+                    "not_reached"
+                } else {
+                    o.entry.action.name(inv.dry_run)
+                };
                 *counts.entry(action).or_insert(0) += 1;
                 ServiceReport {
                     arn: o.entry.id.arn,
@@ -86,8 +92,10 @@ impl Summary {
         }
     }
 
+    /// Services that failed or that the run's deadline left untouched: either makes the
+    /// invocation end in an error, so the scheduler retries and alarms see it.
     pub fn failures(&self) -> impl Iterator<Item = &ServiceReport> {
-        self.services.iter().filter(|s| s.action == "failed")
+        self.services.iter().filter(|s| s.action == "failed" || s.action == "not_reached")
     }
 
     pub fn count(&self, action: &str) -> u32 {

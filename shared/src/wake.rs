@@ -113,7 +113,11 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
                     config.max_wake_hours
                 )));
             }
-            now + Duration::seconds((h * 3600.0).round() as i64)
+            let seconds = (h * 3600.0).round() as i64;
+            if seconds < 60 {
+                return Err(bad(format!("`hours` = {h} is less than a minute")));
+            }
+            now + Duration::seconds(seconds)
         }
         (None, Some(t)) => {
             let until = parse_time("until", &t).map_err(bad)?;
@@ -203,7 +207,7 @@ pub async fn wake<F: ReadFleet + ChangeService>(
                     from,
                     warnings: view.warnings,
                 };
-                failed.push(Outcome { entry, steps: vec![], error: Some(e) });
+                failed.push(Outcome { entry, steps: vec![], error: Some(e), not_reached: false });
                 continue;
             }
         }
@@ -222,7 +226,7 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     // With the keep-alive in place, restoring is exactly what scale-up does for these services.
     let inv = Invocation { mode: Mode::ScaleUp, now: req.now, dry_run: req.dry_run, force: false };
     let plan = plan(&to_plan, config, inv);
-    let mut outcomes = apply(&plan, fleet, &config.tags.saved).await;
+    let mut outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(None)).await;
     outcomes.extend(failed);
     let mut summary = Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings);
     summary.mode = "wake";

@@ -294,3 +294,35 @@ mod reconcile {
         assert_eq!(f.service("dev", "web").tags[SAVED], saved);
     }
 }
+
+mod limits {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_run_past_its_deadline_starts_nothing_and_says_so() {
+        let (f, c) = (fleet(), Config::from_lookup(|_| None).unwrap());
+        let s = run_until(&f, &c, inv(Mode::ScaleDown, EVENING), Some(std::time::Instant::now())).await.unwrap();
+        assert_eq!(s.count("not_reached"), 2, "{:?}", s.services);
+        assert_eq!(s.failures().count(), 2);
+        assert_eq!(f.writes(), 0);
+        // The next run does the work.
+        let s = run(&f, &c, inv(Mode::Reconcile, "2026-11-20T21:15:00Z")).await.unwrap();
+        assert_eq!(s.count("scaled_down"), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrency_keeps_the_plan_order_and_every_outcome() {
+        let f = MemoryFleet::new();
+        f.add_cluster("dev", &[("Environment", "dev")]);
+        for i in 0..40 {
+            f.add_service(MemoryService::new("dev", &format!("svc-{i:02}"), 1 + i % 3));
+        }
+        let c = Config::from_lookup(|k| (k == "WRITE_CONCURRENCY").then(|| "16".to_string())).unwrap();
+        let s = run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+        assert_eq!(s.count("scaled_down"), 40);
+        let names: Vec<&str> = s.services.iter().map(|e| e.service.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+}

@@ -46,6 +46,8 @@ fn refuses_bad_requests_with_a_reason() {
         (json!({"cluster": "c"}), "`hours` or `until`"),
         (json!({"cluster": "c", "hours": 2, "until": "2026-11-21T00:00:00Z"}), "not both"),
         (json!({"cluster": "c", "hours": 0}), "above 0"),
+        // Found by the property test: positive, yet zero seconds once rounded.
+        (json!({"cluster": "c", "hours": 3.4e-173}), "less than a minute"),
         (json!({"cluster": "c", "hours": 73}), "MAX_WAKE_HOURS (72)"),
         (json!({"cluster": "c", "until": "2026-11-20T21:00:00Z"}), "not in the future"),
         (json!({"cluster": "c", "until": "2026-11-25T00:00:00Z"}), "more than MAX_WAKE_HOURS"),
