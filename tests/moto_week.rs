@@ -47,6 +47,9 @@ impl ReadFleet for SimulatedDeployments<'_> {
 }
 
 impl ChangeService for SimulatedDeployments<'_> {
+    async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
+        self.aws.current_tag(id, key).await
+    }
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
         self.aws.tag(id, key, value).await
     }

@@ -48,6 +48,19 @@ async fn apply_entry<C: ChangeService>(
         outcome.not_reached = true;
         return outcome;
     }
+    match still_as_read(entry, changer, saved_key).await {
+        Ok(true) => {}
+        Ok(false) => {
+            outcome.entry.action = Action::Skip;
+            outcome.entry.reason = "changed by another run since it was read (saved state differs); left alone".into();
+            outcome.entry.to = outcome.entry.from.clone();
+            return outcome;
+        }
+        Err(e) => {
+            outcome.error = Some(e);
+            return outcome;
+        }
+    }
     outcome.error = apply_one(entry, changer, saved_key, limits, &mut outcome.steps).await.err();
     match &outcome.error {
         Some(e) => tracing::error!(service = %entry.id, error = %e, done = ?outcome.steps, "service failed"),
@@ -56,6 +69,18 @@ async fn apply_entry<C: ChangeService>(
         ),
     }
     outcome
+}
+
+/// Check before write, for the one action a stale read makes dangerous: keeping a service
+/// asleep must still find its saved state, else another run restored it meanwhile and zeroing it
+/// now would leave it asleep with nothing saved. (`saved` is written first and removed last, so a
+/// fresh read tells the truth. A stale scale-down is harmless: any read after another run's first
+/// step already shows `saved`, so a racing scale-down carries the same true counts.)
+async fn still_as_read<C: ChangeService>(entry: &PlanEntry, changer: &C, saved_key: &str) -> Result<bool, CallError> {
+    match entry.action {
+        Action::KeepAsleep { .. } => Ok(changer.current_tag(&entry.id, saved_key).await?.is_some()),
+        Action::ScaleDown { .. } | Action::Restore { .. } | Action::Skip => Ok(true),
+    }
 }
 
 async fn apply_one<C: ChangeService>(
@@ -76,12 +101,18 @@ async fn apply_one<C: ChangeService>(
             }
             set_desired(changer, limits, id, entry.from.desired, 0, steps).await?;
         }
-        Action::KeepAsleep { bounds, desired } => {
+        Action::KeepAsleep { bounds, desired, saved } => {
             if *bounds {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
             }
             if *desired {
                 set_desired(changer, limits, id, entry.from.desired, 0, steps).await?;
+            }
+            // Check after write: a restore that removed `saved` while this zeroed the service
+            // would leave it asleep with nothing saved. Put back what was read.
+            if changer.current_tag(id, saved_key).await?.is_none() {
+                changer.tag(id, saved_key, saved).await?;
+                steps.push(format!("saved state removed meanwhile by another run; wrote back `{saved}`"));
             }
         }
         Action::Restore { bounds, desired } => {

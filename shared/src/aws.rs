@@ -365,6 +365,14 @@ impl ReadFleet for AwsFleet {
 }
 
 impl ChangeService for AwsFleet {
+    async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
+        const OP: &str = "ecs:ListTagsForResource";
+        self.count(OP);
+        let out =
+            self.ecs.list_tags_for_resource().resource_arn(&id.arn).send().await.map_err(|e| call_error(OP, e))?;
+        Ok(out.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string))
+    }
+
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
         const OP: &str = TAG_RESOURCE;
         self.count(OP);

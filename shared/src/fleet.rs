@@ -67,6 +67,10 @@ pub trait ReadFleet {
 }
 
 pub trait ChangeService {
+    /// The service's `key` tag as it is now, read fresh: the check before a write that must not
+    /// act on a stale read (another run may have slept or woken the service meanwhile).
+    fn current_tag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
+
     fn tag(&self, id: &ServiceId, key: &str, value: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     fn untag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> impl Future<Output = Result<(), CallError>> + Send;

@@ -56,6 +56,7 @@ struct State {
     writes: u32,
     fail_writes: Vec<u32>,
     log: Vec<String>,
+    interleave: bool,
 }
 
 #[derive(Default)]
@@ -99,6 +100,19 @@ impl MemoryFleet {
         let mut state = self.lock();
         let at = state.writes + k;
         state.fail_writes.push(at);
+    }
+
+    /// Makes every write and fresh read yield first, so runs joined together interleave at every
+    /// call, as overlapping invocations would.
+    pub fn interleave_calls(&self) {
+        self.lock().interleave = true;
+    }
+
+    async fn interleave(&self) {
+        let on = self.lock().interleave;
+        if on {
+            tokio::task::yield_now().await;
+        }
     }
 
     pub fn writes(&self) -> u32 {
@@ -241,19 +255,29 @@ impl ReadFleet for MemoryFleet {
 }
 
 impl ChangeService for MemoryFleet {
+    async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
+        self.interleave().await;
+        let mut state = self.lock();
+        *state.calls.entry("ecs:ListTagsForResource".into()).or_insert(0) += 1;
+        Ok(state.services.get(&id.arn).and_then(|s| s.tags.get(key).cloned()))
+    }
+
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
+        self.interleave().await;
         self.write("ecs:TagResource", id, format!("{key}={value}"), |s| {
             s.tags.insert(key.to_string(), value.to_string());
         })
     }
 
     async fn untag(&self, id: &ServiceId, key: &str) -> Result<(), CallError> {
+        self.interleave().await;
         self.write("ecs:UntagResource", id, key.to_string(), |s| {
             s.tags.remove(key);
         })
     }
 
     async fn set_bounds(&self, id: &ServiceId, b: Bounds) -> Result<(), CallError> {
+        self.interleave().await;
         self.write(
             "application-autoscaling:RegisterScalableTarget",
             id,
@@ -267,6 +291,7 @@ impl ChangeService for MemoryFleet {
     }
 
     async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
+        self.interleave().await;
         self.write("ecs:UpdateService", id, format!("desired={desired}"), |s| s.desired = desired)
     }
 }

@@ -93,9 +93,11 @@ pub enum Action {
         has_target: bool,
     },
     /// Already asleep (carries `saved`) but something woke it: back to 0 without touching `saved`.
+    /// `saved` is the tag value read, written back only if a concurrent restore removed it.
     KeepAsleep {
         bounds: bool,
         desired: bool,
+        saved: String,
     },
     /// Bounds back, then desired back, then `saved` removed last.
     Restore {
@@ -217,7 +219,7 @@ fn decide_sleeping(
         (Some(why), false) => (Action::Skip, format!("{why}; asleep, left for scale-up to restore")),
         // Only `scale-up` leaves the sleeping alone: the other modes put back what woke up.
         (None, _) if inv.mode == Mode::ScaleUp => (Action::Skip, verdict.why),
-        (None, _) => keep_asleep(s),
+        (None, _) => keep_asleep(s, s.tags.get(&config.tags.saved).map(String::as_str).unwrap_or_default()),
     }
 }
 
@@ -263,14 +265,12 @@ fn decide_awake(
     (Action::ScaleDown { saved, has_target: s.scaling.is_some() }, why)
 }
 
-fn keep_asleep(s: &ObservedService) -> (Action, String) {
+fn keep_asleep(s: &ObservedService, saved: &str) -> (Action, String) {
     let bounds = s.scaling.is_some_and(|b| b != Bounds::ASLEEP);
     let desired = s.desired > 0;
     if bounds || desired {
-        (
-            Action::KeepAsleep { bounds, desired },
-            "asleep (saved state present) but was woken without a keep-alive".into(),
-        )
+        let action = Action::KeepAsleep { bounds, desired, saved: saved.to_string() };
+        (action, "asleep (saved state present) but was woken without a keep-alive".into())
     } else {
         (Action::Skip, "already asleep".into())
     }

@@ -196,7 +196,8 @@ fn woken_without_keep_alive_is_put_back_to_sleep_without_touching_saved() {
     );
     s.scaling = Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE });
     let e = decide_at(s, Mode::ScaleDown, EVENING);
-    assert_eq!(e.action, Action::KeepAsleep { bounds: true, desired: true });
+    let saved = "desired=3 min=1 max=4 suspended=none at=2026-11-20T20:00:00Z".to_string();
+    assert_eq!(e.action, Action::KeepAsleep { bounds: true, desired: true, saved });
 }
 
 #[test]

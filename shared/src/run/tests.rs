@@ -326,3 +326,72 @@ mod limits {
         assert_eq!(names, sorted);
     }
 }
+
+mod overlap {
+    use super::*;
+    use crate::apply::apply;
+    use crate::fleet::ReadFleet;
+    use crate::plan::plan;
+
+    /// A keep-asleep planned from a read taken before another run restored the service is not
+    /// carried out: the service stays awake instead of asleep with nothing saved.
+    #[tokio::test]
+    async fn a_stale_keep_asleep_does_not_undo_a_restore() {
+        let (f, c) = (fleet(), Config::from_lookup(|_| None).unwrap());
+        f.interleave_calls();
+        run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+        f.edit("dev", "web", |s| s.desired = 2); // woken by hand: reconcile will want to undo it
+        let stale = f.observe(&fleet_query(&c, &inv(Mode::Reconcile, "2026-11-20T23:00:00Z"))).await.unwrap();
+        let p = plan(&stale.services, &c, inv(Mode::Reconcile, "2026-11-20T23:00:00Z"));
+        assert!(p
+            .entries
+            .iter()
+            .any(|e| e.id.name == "web" && matches!(e.action, crate::plan::Action::KeepAsleep { .. })));
+
+        // Meanwhile a wake restores it.
+        f.edit("dev", "web", |s| {
+            s.tags.remove(SAVED);
+        });
+        let outcomes = apply(&p, &f, SAVED, &c.limits(None)).await;
+        let web = outcomes.iter().find(|o| o.entry.id.name == "web").unwrap();
+        assert!(web.entry.reason.contains("changed by another run"), "{web:?}");
+        assert_eq!(f.service("dev", "web").desired, 2, "left awake, not zeroed without saved state");
+    }
+
+    /// Opposite runs overlapping at every possible write boundary never lose saved state: any
+    /// service at zero that was not zero before carries its original saved counts.
+    #[tokio::test]
+    async fn overlapping_opposite_runs_never_lose_saved_state() {
+        let c = Config::from_lookup(|k| (k == "WRITE_CONCURRENCY").then(|| "1".to_string())).unwrap();
+        for head_start in 0..24 {
+            let f = fleet();
+            run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+            f.interleave_calls();
+            let up = async { run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap() };
+            let down = async {
+                for _ in 0..head_start {
+                    tokio::task::yield_now().await;
+                }
+                let mut forced = inv(Mode::ScaleDown, MORNING);
+                forced.force = true;
+                run(&f, &c, forced).await.unwrap()
+            };
+            tokio::join!(up, down);
+            for (name, original, bounds) in [("api", 3, Some((1, 4))), ("web", 2, None)] {
+                let s = f.service("dev", name);
+                match s.tags.get(SAVED) {
+                    Some(v) => {
+                        let saved = crate::saved::SavedState::parse(v).unwrap();
+                        assert_eq!(saved.desired, original, "head start {head_start}: {name} saved {v}");
+                        assert_eq!(saved.bounds.map(|b| (b.min, b.max)), bounds, "head start {head_start}: {name}");
+                    }
+                    None => assert_eq!(
+                        s.desired, original,
+                        "head start {head_start}: {name} at {} without saved",
+                        s.desired
+                    ),
+                }
+            }
+        }
+    }
+}
