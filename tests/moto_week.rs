@@ -47,6 +47,9 @@ impl ReadFleet for SimulatedDeployments<'_> {
 }
 
 impl ChangeService for SimulatedDeployments<'_> {
+    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<(ServiceId, u32, Option<String>)>, CallError> {
+        self.aws.current(ids, key).await
+    }
     async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
         self.aws.current_tag(id, key).await
     }

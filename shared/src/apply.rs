@@ -29,7 +29,41 @@ pub async fn apply<C: ChangeService>(plan: &Plan, changer: &C, saved_key: &str, 
         .collect()
         .await;
     outcomes.sort_by_key(|(i, _)| *i);
-    outcomes.into_iter().map(|(_, o)| o).collect()
+    let mut outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    recheck_restores(&mut outcomes, changer, saved_key).await;
+    outcomes
+}
+
+/// Check after write for restores, the other half of `still_as_read`: a keep-asleep that passed
+/// its checks before this run removed `saved` may zero the service afterwards. Restored services
+/// are re-read in batches; one at zero without saved state gets back the value this run read.
+/// With both halves, every interleaving ends awake, or asleep with its saved state.
+async fn recheck_restores<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_key: &str) {
+    let restored: Vec<ServiceId> = outcomes
+        .iter()
+        .filter(|o| o.error.is_none() && !o.steps.is_empty() && matches!(o.entry.action, Action::Restore { .. }))
+        .map(|o| o.entry.id.clone())
+        .collect();
+    if restored.is_empty() {
+        return;
+    }
+    let now = match changer.current(&restored, saved_key).await {
+        Ok(now) => now,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not re-read restored services; the next run checks them");
+            return;
+        }
+    };
+    for (id, desired, tag) in now {
+        let Some(o) = outcomes.iter_mut().find(|o| o.entry.id == id) else { continue };
+        let Action::Restore { saved, .. } = &o.entry.action else { continue };
+        if desired == 0 && tag.is_none() && !saved.is_empty() {
+            match changer.tag(&id, saved_key, saved).await {
+                Ok(()) => o.steps.push(format!("put back to sleep meanwhile by another run; wrote back `{saved}`")),
+                Err(e) => o.error = Some(e),
+            }
+        }
+    }
 }
 
 async fn apply_entry<C: ChangeService>(
@@ -115,7 +149,7 @@ async fn apply_one<C: ChangeService>(
                 steps.push(format!("saved state removed meanwhile by another run; wrote back `{saved}`"));
             }
         }
-        Action::Restore { bounds, desired } => {
+        Action::Restore { bounds, desired, .. } => {
             if let Some(b) = bounds {
                 set_bounds(changer, id, *b, steps).await?;
             }

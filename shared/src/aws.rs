@@ -365,6 +365,23 @@ impl ReadFleet for AwsFleet {
 }
 
 impl ChangeService for AwsFleet {
+    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<(ServiceId, u32, Option<String>)>, CallError> {
+        let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for id in ids {
+            by_cluster.entry(&id.cluster).or_default().push(id.arn.clone());
+        }
+        let mut found = Vec::new();
+        let mut warnings = Vec::new();
+        for (cluster, arns) in by_cluster {
+            for s in self.describe_services(cluster, &arns, &mut warnings).await? {
+                let Some(id) = s.service_arn().and_then(ServiceId::from_arn) else { continue };
+                let tag = s.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string);
+                found.push((id, non_negative(s.desired_count()), tag));
+            }
+        }
+        Ok(found)
+    }
+
     async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
         const OP: &str = "ecs:ListTagsForResource";
         self.count(OP);

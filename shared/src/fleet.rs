@@ -71,6 +71,12 @@ pub trait ChangeService {
     /// act on a stale read (another run may have slept or woken the service meanwhile).
     fn current_tag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
 
+    /// Desired count and `key` tag of each service as they are now (fresh, batched reads).
+    fn current(
+        &self,
+        ids: &[ServiceId],
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<(ServiceId, u32, Option<String>)>, CallError>> + Send;
     fn tag(&self, id: &ServiceId, key: &str, value: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     fn untag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> impl Future<Output = Result<(), CallError>> + Send;

@@ -144,8 +144,16 @@ fn function_url_body(payload: &Value) -> Option<Result<String, String>> {
 /// their few writes (retries included) and for the summary to be logged.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
 
+/// Deadlines before this (2001-09-09) are not epoch times: local emulators (cargo lambda watch)
+/// send the timeout itself, e.g. 600000.
+const PLAUSIBLE_DEADLINE_MS: u64 = 1_000_000_000_000;
+
 /// When to stop starting services, from the invocation's deadline (ms since the epoch).
 fn run_deadline(lambda_deadline_ms: u64) -> Option<Instant> {
+    if lambda_deadline_ms < PLAUSIBLE_DEADLINE_MS {
+        tracing::warn!(lambda_deadline_ms, "the runtime's deadline is not an epoch time; running without one");
+        return None;
+    }
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
     let remaining = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
     // Short test timeouts: never keep back more than half of what is left.
@@ -215,6 +223,8 @@ mod tests {
         let short = run_deadline(now_ms + 10_000).unwrap().saturating_duration_since(Instant::now());
         assert!((4..=5).contains(&short.as_secs()), "{short:?}");
         assert!(run_deadline(now_ms - 1_000).unwrap() <= Instant::now());
+        // What cargo lambda watch sends: the timeout, not an instant.
+        assert_eq!(run_deadline(600_000), None);
     }
 
     fn url_event(body: &str) -> Value {

@@ -255,6 +255,17 @@ impl ReadFleet for MemoryFleet {
 }
 
 impl ChangeService for MemoryFleet {
+    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<(ServiceId, u32, Option<String>)>, CallError> {
+        self.interleave().await;
+        let mut state = self.lock();
+        *state.calls.entry("ecs:DescribeServices".into()).or_insert(0) += 1;
+        let found = ids
+            .iter()
+            .filter_map(|id| state.services.get(&id.arn).map(|s| (id.clone(), s.desired, s.tags.get(key).cloned())))
+            .collect();
+        Ok(found)
+    }
+
     async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
         self.interleave().await;
         let mut state = self.lock();

@@ -99,10 +99,12 @@ pub enum Action {
         desired: bool,
         saved: String,
     },
-    /// Bounds back, then desired back, then `saved` removed last.
+    /// Bounds back, then desired back, then `saved` removed last. `saved` is the tag value read,
+    /// written back only if a concurrent keep-asleep zeroed the service meanwhile.
     Restore {
         bounds: Option<Bounds>,
         desired: Option<u32>,
+        saved: String,
     },
     Skip,
 }
@@ -158,7 +160,7 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
     let to = match &action {
         Action::ScaleDown { has_target, .. } => Capacity::new(0, has_target.then_some(Bounds::ASLEEP)),
         Action::KeepAsleep { .. } => Capacity::new(0, service.scaling.map(|_| Bounds::ASLEEP)),
-        Action::Restore { bounds, desired } => {
+        Action::Restore { bounds, desired, .. } => {
             Capacity::new(desired.unwrap_or(service.desired), bounds.or(service.scaling))
         }
         Action::Skip => from.clone(),
@@ -180,7 +182,10 @@ fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation)
     if let Scope::Protected { value, source } = &view.scope {
         let why = format!("protected: {}={value} on the {}", config.scope_tag_key, source.describe());
         return match view.saved {
-            Some(_) => (restore(s, view), format!("{why}; it still carried saved state, so it is restored")),
+            Some(_) => (
+                restore(s, view, &config.tags.saved),
+                format!("{why}; it still carried saved state, so it is restored"),
+            ),
             None => (Action::Skip, why),
         };
     }
@@ -208,14 +213,17 @@ fn decide_sleeping(
     let restores = inv.mode.restores();
     if view.scope == Scope::OutOfScope {
         return if restores {
-            (restore(s, view), format!("no longer in scope ({}), restoring what was saved", config.scope_tag_key))
+            (
+                restore(s, view, &config.tags.saved),
+                format!("no longer in scope ({}), restoring what was saved", config.scope_tag_key),
+            )
         } else {
             (Action::Skip, "no longer in scope; asleep, left for scale-up to restore".into())
         };
     }
     let wake_reason = keep_alive.or_else(|| (verdict.awake && !inv.force).then(|| verdict.why.clone()));
     match (wake_reason, restores) {
-        (Some(why), true) => (restore(s, view), why),
+        (Some(why), true) => (restore(s, view, &config.tags.saved), why),
         (Some(why), false) => (Action::Skip, format!("{why}; asleep, left for scale-up to restore")),
         // Only `scale-up` leaves the sleeping alone: the other modes put back what woke up.
         (None, _) if inv.mode == Mode::ScaleUp => (Action::Skip, verdict.why),
@@ -276,7 +284,8 @@ fn keep_asleep(s: &ObservedService, saved: &str) -> (Action, String) {
     }
 }
 
-fn restore(s: &ObservedService, view: &TagView) -> Action {
+fn restore(s: &ObservedService, view: &TagView, saved_key: &str) -> Action {
+    let raw = s.tags.get(saved_key).cloned().unwrap_or_default();
     match &view.saved {
         Some(Ok(saved)) => {
             let bounds = match (saved.bounds, s.scaling) {
@@ -289,10 +298,10 @@ fn restore(s: &ObservedService, view: &TagView) -> Action {
             };
             // Someone who raised the count while it slept wanted more: keep their higher count.
             let desired = (s.desired < target).then_some(target);
-            Action::Restore { bounds, desired }
+            Action::Restore { bounds, desired, saved: raw }
         }
         // Unreadable saved state: one task is the least surprising way to be awake.
-        Some(Err(_)) => Action::Restore { bounds: None, desired: (s.desired < 1).then_some(1) },
+        Some(Err(_)) => Action::Restore { bounds: None, desired: (s.desired < 1).then_some(1), saved: raw },
         None => Action::Skip,
     }
 }

@@ -358,6 +358,30 @@ mod overlap {
         assert_eq!(f.service("dev", "web").desired, 2, "left awake, not zeroed without saved state");
     }
 
+    /// The ordering a check before writing cannot catch: a keep-asleep that checked before the
+    /// restore removed `saved`, zeroing the service after it. The restore's re-read repairs it.
+    #[tokio::test]
+    async fn a_zeroing_after_the_restore_finished_gets_saved_state_back() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        let f = fleet();
+        run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+        let saved = f.service("dev", "web").tags[SAVED].clone();
+        f.interleave_calls();
+        let restore = async { run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap() };
+        let late_zeroing = async {
+            while !f.log().iter().any(|l| l.starts_with("ecs:UntagResource dev/web")) {
+                tokio::task::yield_now().await;
+            }
+            f.edit("dev", "web", |s| s.desired = 0);
+        };
+        let (summary, ()) = tokio::join!(restore, late_zeroing);
+        let web = f.service("dev", "web");
+        assert_eq!((web.desired, web.tags.get(SAVED)), (0, Some(&saved)), "{:?}", summary.services);
+        // And the next scale-up restores it for good.
+        run(&f, &c, inv(Mode::ScaleUp, "2026-11-23T08:15:00Z")).await.unwrap();
+        assert_eq!(f.service("dev", "web").desired, 2);
+    }
+
     /// Opposite runs overlapping at every possible write boundary never lose saved state: any
     /// service at zero that was not zero before carries its original saved counts.
     #[tokio::test]
