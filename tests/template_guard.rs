@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use ecs_cost_saver::aws::WRITE_OPERATIONS;
+use ecs_cost_saver::aws::{READ_OPERATIONS, WRITE_OPERATIONS};
 use ecs_cost_saver::Config;
 use serde_json::Value as Json;
 use serde_yaml::Value;
@@ -113,4 +113,31 @@ fn no_policy_allows_a_write_the_guard_does_not_cover() {
         }
     }
     assert!(writes >= WRITE_OPERATIONS.len(), "found only {writes} allowed writes");
+}
+
+/// Every read the adapter makes is allowed to every function (an AccessDenied on a read would
+/// stop a whole run).
+#[test]
+fn every_read_the_code_makes_is_allowed() {
+    let t = template();
+    let policy = &t["Resources"]["FleetAccessPolicy"]["Properties"]["PolicyDocument"];
+    let allowed: BTreeSet<&str> = policy["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow") && s["Resource"].as_str() == Some("*"))
+        .flat_map(|s| s["Action"].as_sequence().into_iter().flatten().filter_map(Value::as_str))
+        .collect();
+    for op in READ_OPERATIONS {
+        let action = op.replace("tagging:", "tag:");
+        assert!(allowed.contains(action.as_str()), "{action} is not allowed by FleetAccessPolicy");
+    }
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+            let policies = resource["Properties"]["Policies"].as_sequence().unwrap();
+            let has =
+                policies.iter().any(|p| matches!(p, Value::Tagged(r) if r.value.as_str() == Some("FleetAccessPolicy")));
+            assert!(has, "{} lacks FleetAccessPolicy", name.as_str().unwrap());
+        }
+    }
 }

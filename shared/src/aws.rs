@@ -20,6 +20,17 @@ const DESCRIBE_CLUSTERS_MAX: usize = 100;
 const SCALABLE_TARGET_IDS_MAX: usize = 50;
 const PAGE_SIZE: i32 = 100;
 
+/// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
+/// the template must allow each (tests/template_guard.rs).
+pub const READ_OPERATIONS: [&str; 6] = [
+    "tagging:GetResources",
+    "ecs:ListServices",
+    "ecs:DescribeServices",
+    "ecs:DescribeClusters",
+    "ecs:ListTagsForResource",
+    "application-autoscaling:DescribeScalableTargets",
+];
+
 /// Every write this adapter makes, named as IAM names the actions; the template's guard policy
 /// must deny each of them on protected resources (tests/template_guard.rs).
 pub const WRITE_OPERATIONS: [&str; 4] = [TAG_RESOURCE, UNTAG_RESOURCE, UPDATE_SERVICE, REGISTER_SCALABLE_TARGET];

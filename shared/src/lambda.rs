@@ -15,14 +15,20 @@ use crate::run::run_until;
 use crate::summary::Summary;
 use crate::wake::{parse_wake, wake, WakeError, WakeReport};
 
-/// Serves `mode` until the runtime stops. Fails before any AWS call on a bad variable.
-pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
+/// Once per cold start: JSON logs when Lambda asks for them, configuration (failing before any
+/// AWS call, naming the bad variable) and the clients.
+async fn start() -> Result<(Config, AwsFleet), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "bad configuration");
         e
     })?;
-    let fleet = AwsFleet::from_env().await;
+    Ok((config, AwsFleet::from_env().await))
+}
+
+/// Serves `mode` until the runtime stops. Fails before any AWS call on a bad variable.
+pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
+    let (config, fleet) = start().await?;
     let (config, fleet) = (&config, &fleet);
     // Boxed per event: the handler's state machine is deep (the SDK's own futures inside), and
     // nesting it in the runtime's future exceeds the compiler's layout query depth.
@@ -64,12 +70,7 @@ pub async fn handle<F: ReadFleet + ChangeService>(
 
 /// Serves `wake` until the runtime stops: direct invocations and Function URL requests.
 pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env().map_err(|e| {
-        tracing::error!(error = %e, "bad configuration");
-        e
-    })?;
-    let fleet = AwsFleet::from_env().await;
+    let (config, fleet) = start().await?;
     let (config, fleet) = (&config, &fleet);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         Box::pin(handle_wake(config, fleet, event.payload, Utc::now()))

@@ -34,6 +34,14 @@ fn fleet() -> MemoryFleet {
     f
 }
 
+/// After an interrupted restore and the run that finished it: both services exactly as before.
+fn assert_restored(f: &MemoryFleet, k: u32) {
+    let api = f.service("dev", "api");
+    assert_eq!((api.desired, api.scaling), (3, Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE })), "k={k}");
+    assert!(!api.tags.contains_key(SAVED), "k={k}");
+    assert_eq!(f.service("dev", "web").desired, 2, "k={k}");
+}
+
 #[tokio::test]
 async fn sleep_then_wake_restores_everything_exactly() {
     let f = fleet();
@@ -123,14 +131,7 @@ async fn any_interrupted_transition_is_finished_by_the_next_run() {
         f.fail_write(k);
         run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap();
         run(&f, &c, inv(Mode::ScaleUp, "2026-11-23T09:15:00Z")).await.unwrap();
-        let api = f.service("dev", "api");
-        assert_eq!(
-            (api.desired, api.scaling),
-            (3, Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE })),
-            "k={k}"
-        );
-        assert!(!api.tags.contains_key(SAVED), "k={k}");
-        assert_eq!(f.service("dev", "web").desired, 2, "k={k}");
+        assert_restored(&f, k);
         assert!(f.writes() > writes_before);
     }
 }
@@ -199,14 +200,7 @@ mod reconcile {
             f.fail_write(k);
             run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap();
             run(&f, &c, inv(Mode::Reconcile, "2026-11-23T09:15:00Z")).await.unwrap();
-            let api = f.service("dev", "api");
-            assert_eq!(
-                (api.desired, api.scaling),
-                (3, Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE })),
-                "k={k}"
-            );
-            assert!(!api.tags.contains_key(SAVED), "k={k}");
-            assert_eq!(f.service("dev", "web").desired, 2, "k={k}");
+            assert_restored(&f, k);
         }
     }
 
