@@ -137,6 +137,7 @@ async fn sleeps_and_restores_a_multi_cluster_fleet_exactly() {
             ("ecs:DescribeClusters", 1),
             ("ecs:DescribeServices", 6 + 2 + 1 + 1),
             ("application-autoscaling:DescribeScalableTargets", 2),
+            ("ecs:DescribeTaskDefinition", 1),
             ("ecs:TagResource", 74),
             ("application-autoscaling:RegisterScalableTarget", 60),
             ("ecs:UpdateService", 74),
@@ -172,7 +173,7 @@ async fn sleeps_and_restores_a_multi_cluster_fleet_exactly() {
             ("ecs:UpdateService", 74),
         ])
     );
-    assert_eq!(up.aws_calls["tagging:GetResources"], 2, "scope query plus the saved-state query");
+    assert_eq!(up.aws_calls["tagging:GetResources"], 1, "scale-up asks only for the saved-state key");
 }
 
 /// A service raised by hand while asleep keeps its higher count; a service whose scope tag was

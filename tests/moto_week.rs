@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
 use ecs_cost_saver::aws::AwsFleet;
+use ecs_cost_saver::cost::TaskSize;
 use ecs_cost_saver::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
 use ecs_cost_saver::model::{Bounds, ServiceId};
 use ecs_cost_saver::run::run;
@@ -40,6 +41,12 @@ impl ReadFleet for SimulatedDeployments<'_> {
     }
     async fn select(&self, selector: &Selector) -> Result<Observation, CallError> {
         self.aws.select(selector).await
+    }
+    async fn scalable_targets(&self, ids: &[ServiceId]) -> Result<BTreeMap<ServiceId, Bounds>, CallError> {
+        self.aws.scalable_targets(ids).await
+    }
+    async fn task_sizes(&self, task_definitions: &[String]) -> BTreeMap<String, Result<TaskSize, String>> {
+        self.aws.task_sizes(task_definitions).await
     }
     fn calls(&self) -> BTreeMap<String, u32> {
         self.aws.calls()

@@ -141,3 +141,48 @@ fn every_read_the_code_makes_is_allowed() {
         }
     }
 }
+
+/// The alarm and the dashboard read metrics the functions actually emit: a renamed metric would
+/// otherwise leave an alarm that can never fire.
+#[test]
+fn the_alarm_and_dashboard_use_the_metrics_the_functions_emit() {
+    use ecs_cost_saver::emf::{DIMENSION, METRICS, NAMESPACE};
+    let t = template();
+    let emitted: BTreeSet<&str> = METRICS.iter().map(|(name, _)| *name).collect();
+
+    let alarm = &t["Resources"]["FailuresAlarm"]["Properties"];
+    let mut failed_functions = 0;
+    for m in alarm["Metrics"].as_sequence().unwrap() {
+        let metric = &m["MetricStat"]["Metric"];
+        if metric["Namespace"].as_str() == Some(NAMESPACE) {
+            assert!(emitted.contains(metric["MetricName"].as_str().unwrap()), "{metric:?}");
+            assert_eq!(metric["Dimensions"][0]["Name"].as_str(), Some(DIMENSION));
+            assert_eq!(metric["MetricName"].as_str(), Some("ServicesFailed"));
+            failed_functions += 1;
+        }
+    }
+    assert_eq!(failed_functions, 4, "every function's failures are alarmed");
+    assert_eq!(alarm["Threshold"].as_f64(), Some(1.0));
+
+    let Value::Tagged(sub) = &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"] else {
+        panic!("DashboardBody must be !Sub")
+    };
+    let mut body = sub.value[0].as_str().unwrap().to_string();
+    for var in ["AWS::Region", "ScaleDown", "ScaleUp", "Reconcile", "Wake"] {
+        body = body.replace(&format!("${{{var}}}"), "x");
+    }
+    let body: Json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("dashboard is not JSON: {e}"));
+    let mut shown = BTreeSet::new();
+    for w in body["widgets"].as_array().unwrap() {
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            assert_eq!(m[0], NAMESPACE);
+            assert_eq!(m[2], DIMENSION);
+            let name = m[1].as_str().unwrap();
+            assert!(emitted.contains(name), "{name} is not emitted");
+            shown.insert(name);
+        }
+    }
+    for needed in ["ServicesAsleep", "ServicesAwake", "EstimatedHourlySavings", "DollarsSaved"] {
+        assert!(shown.contains(needed), "the dashboard must show {needed}");
+    }
+}

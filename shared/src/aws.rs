@@ -9,7 +9,9 @@ use aws_sdk_ecs as ecs;
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_resourcegroupstagging as rgt;
 use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
 
+use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
 use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Suspension, Tags};
 
@@ -19,15 +21,19 @@ const DESCRIBE_SERVICES_MAX: usize = 10;
 const DESCRIBE_CLUSTERS_MAX: usize = 100;
 const SCALABLE_TARGET_IDS_MAX: usize = 50;
 const PAGE_SIZE: i32 = 100;
+/// Read calls in flight at once (clusters described, target and task definition batches): enough
+/// to hide latency, few enough to stay inside the ECS read bucket next to everyone's deploys.
+const READ_CONCURRENCY: usize = 8;
 
 /// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
 /// the template must allow each (tests/template_guard.rs).
-pub const READ_OPERATIONS: [&str; 6] = [
+pub const READ_OPERATIONS: [&str; 7] = [
     "tagging:GetResources",
     "ecs:ListServices",
     "ecs:DescribeServices",
     "ecs:DescribeClusters",
     "ecs:ListTagsForResource",
+    "ecs:DescribeTaskDefinition",
     "application-autoscaling:DescribeScalableTargets",
 ];
 
@@ -181,14 +187,14 @@ impl AwsFleet {
         Ok(tags)
     }
 
+    /// One cluster's services, described in batches of 10, with what could not be described.
     async fn describe_services(
         &self,
         cluster: &str,
         arns: &[String],
-        warnings: &mut Vec<String>,
-    ) -> Result<Vec<ecs::types::Service>, CallError> {
+    ) -> Result<(Vec<ecs::types::Service>, Vec<String>), CallError> {
         const OP: &str = "ecs:DescribeServices";
-        let mut services = Vec::new();
+        let (mut services, mut warnings) = (Vec::new(), Vec::new());
         for chunk in arns.chunks(DESCRIBE_SERVICES_MAX) {
             self.count(OP);
             let out = self
@@ -209,45 +215,64 @@ impl AwsFleet {
                 ));
             }
         }
-        Ok(services)
+        Ok((services, warnings))
     }
 
-    async fn scalable_targets(&self, ids: &[String]) -> Result<BTreeMap<String, Bounds>, CallError> {
+    /// One batch of up to 50 resource ids (`service/<cluster>/<name>`), all pages.
+    async fn scalable_target_batch(&self, ids: &[String]) -> Result<Vec<(String, Bounds)>, CallError> {
         const OP: &str = "application-autoscaling:DescribeScalableTargets";
-        let mut targets = BTreeMap::new();
-        for chunk in ids.chunks(SCALABLE_TARGET_IDS_MAX) {
-            let mut pages = self
-                .aas
-                .describe_scalable_targets()
-                .service_namespace(aas::types::ServiceNamespace::Ecs)
-                .scalable_dimension(aas::types::ScalableDimension::EcsServiceDesiredCount)
-                .set_resource_ids(Some(chunk.to_vec()))
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                self.count(OP);
-                for t in page.map_err(|e| call_error(OP, e))?.scalable_targets() {
-                    let s = t.suspended_state();
-                    // Emulators send only the flags ever set; a missing flag is `false`.
-                    let flag = |f: Option<bool>| f.unwrap_or(false);
-                    let suspended = Suspension {
-                        scale_in: flag(s.and_then(|s| s.dynamic_scaling_in_suspended())),
-                        scale_out: flag(s.and_then(|s| s.dynamic_scaling_out_suspended())),
-                        scheduled: flag(s.and_then(|s| s.scheduled_scaling_suspended())),
-                    };
-                    let bounds =
-                        Bounds { min: non_negative(t.min_capacity()), max: non_negative(t.max_capacity()), suspended };
-                    targets.insert(t.resource_id().to_string(), bounds);
-                }
+        let mut targets = Vec::new();
+        let mut pages = self
+            .aas
+            .describe_scalable_targets()
+            .service_namespace(aas::types::ServiceNamespace::Ecs)
+            .scalable_dimension(aas::types::ScalableDimension::EcsServiceDesiredCount)
+            .set_resource_ids(Some(ids.to_vec()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            self.count(OP);
+            for t in page.map_err(|e| call_error(OP, e))?.scalable_targets() {
+                let s = t.suspended_state();
+                // Emulators send only the flags ever set; a missing flag is `false`.
+                let flag = |f: Option<bool>| f.unwrap_or(false);
+                let suspended = Suspension {
+                    scale_in: flag(s.and_then(|s| s.dynamic_scaling_in_suspended())),
+                    scale_out: flag(s.and_then(|s| s.dynamic_scaling_out_suspended())),
+                    scheduled: flag(s.and_then(|s| s.scheduled_scaling_suspended())),
+                };
+                let bounds =
+                    Bounds { min: non_negative(t.min_capacity()), max: non_negative(t.max_capacity()), suspended };
+                targets.push((t.resource_id().to_string(), bounds));
             }
         }
         Ok(targets)
     }
+
+    async fn task_size(&self, task_definition: &str) -> Result<TaskSize, String> {
+        const OP: &str = "ecs:DescribeTaskDefinition";
+        self.count(OP);
+        let out = self
+            .ecs
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| call_error(OP, e).to_string())?;
+        let def = out.task_definition().ok_or("the task definition was not returned")?;
+        let platform = def.runtime_platform();
+        TaskSize::parse(
+            def.cpu(),
+            def.memory(),
+            platform.and_then(|p| p.cpu_architecture()).map(|a| a.as_str()),
+            platform.and_then(|p| p.operating_system_family()).map(|o| o.as_str()),
+        )
+    }
 }
 
 impl AwsFleet {
-    /// Describes services (ARNs or names) grouped by cluster name, with cluster tags and
-    /// scalable targets. Services of clusters that are gone are skipped with a warning.
+    /// Describes services (ARNs or names) grouped by cluster name, with cluster tags, clusters
+    /// in parallel. Services of clusters that are gone are skipped with a warning.
     async fn describe_grouped(
         &self,
         by_cluster: &BTreeMap<String, BTreeSet<String>>,
@@ -255,29 +280,44 @@ impl AwsFleet {
     ) -> Result<Vec<ObservedService>, CallError> {
         let clusters: Vec<String> = by_cluster.keys().cloned().collect();
         let cluster_tags = self.cluster_tags(&clusters, warnings).await?;
+        // Owned items: borrowed ones make the stream's closures higher-ranked, and the future
+        // stops being provably `Send`.
+        let active: Vec<(String, Vec<String>)> = by_cluster
+            .iter()
+            .filter(|(cluster, _)| cluster_tags.contains_key(cluster.as_str()))
+            .map(|(cluster, names)| (cluster.clone(), names.iter().cloned().collect()))
+            .collect();
+        let described: Vec<_> = stream::iter(active)
+            .map(|(cluster, names)| async move {
+                let result = self.describe_services(&cluster, &names).await;
+                (cluster, result)
+            })
+            .buffered(READ_CONCURRENCY)
+            .collect()
+            .await;
         let mut services = Vec::new();
-        for (cluster, names) in by_cluster {
-            let Some(tags) = cluster_tags.get(cluster) else { continue };
-            let names: Vec<String> = names.iter().cloned().collect();
-            for s in self.describe_services(cluster, &names, warnings).await? {
-                match observed(&s, cluster, tags) {
+        for (cluster, result) in described {
+            let (found, problems) = result?;
+            warnings.extend(problems);
+            let tags = &cluster_tags[&cluster];
+            for s in found {
+                match observed(&s, &cluster, tags) {
                     Some(o) => services.push(o),
                     None => warnings.push(format!("{cluster}: a service without an ARN or name was returned, skipped")),
                 }
             }
         }
-
-        // Only active replica services can be scaled; their targets are all the planner needs.
-        let ids: Vec<String> = services
-            .iter()
-            .filter(|s| s.status == "ACTIVE" && s.strategy == SchedulingStrategy::Replica)
-            .map(|s| s.id.scaling_resource_id())
-            .collect();
-        let targets = self.scalable_targets(&ids).await?;
-        for s in &mut services {
-            s.scaling = targets.get(&s.id.scaling_resource_id()).copied();
-        }
         Ok(services)
+    }
+
+    /// `list_services` of several clusters in parallel, in the order given.
+    async fn list_services_of(&self, clusters: &[String]) -> Result<Vec<String>, CallError> {
+        let lists: Vec<_> = stream::iter(clusters.to_vec())
+            .map(|c| async move { self.list_services(&c).await })
+            .buffered(READ_CONCURRENCY)
+            .collect()
+            .await;
+        Ok(lists.into_iter().collect::<Result<Vec<_>, _>>()?.concat())
     }
 }
 
@@ -294,28 +334,37 @@ impl ReadFleet for AwsFleet {
     async fn observe(&self, query: &FleetQuery) -> Result<Observation, CallError> {
         let mut warnings = Vec::new();
         let mut by_cluster: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let in_scope = async {
+            match query.in_scope {
+                true => self.tagged(&["ecs:cluster", "ecs:service"], &query.scope_tag_key, None).await,
+                false => Ok(vec![]),
+            }
+        };
+        let carrying_saved = async {
+            match &query.also_tagged {
+                Some(key) => self.tagged(&["ecs:service"], key, None).await,
+                None => Ok(vec![]),
+            }
+        };
+        let (in_scope, carrying_saved) = futures_util::try_join!(in_scope, carrying_saved)?;
         let mut scoped_clusters = Vec::new();
-        for (arn, tags) in self.tagged(&["ecs:cluster", "ecs:service"], &query.scope_tag_key, None).await? {
+        for (arn, tags) in in_scope {
             if arn.contains(":cluster/") {
-                let in_scope = tags
+                let scoped = tags
                     .get(&query.scope_tag_key)
                     .is_some_and(|v| query.scope_values.contains(&v.trim().to_lowercase()));
-                if in_scope {
+                if scoped {
                     scoped_clusters.push(arn);
                 }
             } else {
                 add_service(&mut by_cluster, arn, &mut warnings);
             }
         }
-        if let Some(key) = &query.also_tagged {
-            for (arn, _) in self.tagged(&["ecs:service"], key, None).await? {
-                add_service(&mut by_cluster, arn, &mut warnings);
-            }
+        for (arn, _) in carrying_saved {
+            add_service(&mut by_cluster, arn, &mut warnings);
         }
-        for cluster_arn in &scoped_clusters {
-            for arn in self.list_services(cluster_arn).await? {
-                add_service(&mut by_cluster, arn, &mut warnings);
-            }
+        for arn in self.list_services_of(&scoped_clusters).await? {
+            add_service(&mut by_cluster, arn, &mut warnings);
         }
         let services = self.describe_grouped(&by_cluster, &mut warnings).await?;
         Ok(Observation { services, warnings, missing: vec![] })
@@ -343,14 +392,14 @@ impl ReadFleet for AwsFleet {
                 }
             }
             Selector::Tag { key, value } => {
-                for (arn, _) in self.tagged(&["ecs:cluster", "ecs:service"], key, Some(value)).await? {
-                    if arn.contains(":cluster/") {
-                        for service in self.list_services(&arn).await? {
-                            add_service(&mut by_cluster, service, &mut warnings);
-                        }
-                    } else {
-                        add_service(&mut by_cluster, arn, &mut warnings);
-                    }
+                let (clusters, services): (Vec<String>, Vec<String>) = self
+                    .tagged(&["ecs:cluster", "ecs:service"], key, Some(value))
+                    .await?
+                    .into_iter()
+                    .map(|(arn, _)| arn)
+                    .partition(|arn| arn.contains(":cluster/"));
+                for arn in services.into_iter().chain(self.list_services_of(&clusters).await?) {
+                    add_service(&mut by_cluster, arn, &mut warnings);
                 }
                 if by_cluster.is_empty() {
                     missing.push(format!("any ECS service or cluster tagged {key}={value}"));
@@ -364,6 +413,38 @@ impl ReadFleet for AwsFleet {
             }
         }
         Ok(Observation { services, warnings, missing })
+    }
+
+    async fn scalable_targets(&self, ids: &[ServiceId]) -> Result<BTreeMap<ServiceId, Bounds>, CallError> {
+        let by_resource: BTreeMap<String, &ServiceId> = ids.iter().map(|id| (id.scaling_resource_id(), id)).collect();
+        let resource_ids: Vec<String> = by_resource.keys().cloned().collect();
+        let chunks: Vec<Vec<String>> = resource_ids.chunks(SCALABLE_TARGET_IDS_MAX).map(<[String]>::to_vec).collect();
+        let batches: Vec<_> = stream::iter(chunks)
+            .map(|chunk| async move { self.scalable_target_batch(&chunk).await })
+            .buffer_unordered(READ_CONCURRENCY)
+            .collect()
+            .await;
+        let mut targets = BTreeMap::new();
+        for batch in batches {
+            for (resource_id, bounds) in batch? {
+                if let Some(id) = by_resource.get(&resource_id) {
+                    targets.insert((*id).clone(), bounds);
+                }
+            }
+        }
+        Ok(targets)
+    }
+
+    async fn task_sizes(&self, task_definitions: &[String]) -> BTreeMap<String, Result<TaskSize, String>> {
+        let distinct: BTreeSet<String> = task_definitions.iter().cloned().collect();
+        stream::iter(distinct)
+            .map(|def| async move {
+                let size = self.task_size(&def).await;
+                (def, size)
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .collect()
+            .await
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {
@@ -382,9 +463,8 @@ impl ChangeService for AwsFleet {
             by_cluster.entry(&id.cluster).or_default().push(id.arn.clone());
         }
         let mut found = Vec::new();
-        let mut warnings = Vec::new();
         for (cluster, arns) in by_cluster {
-            for s in self.describe_services(cluster, &arns, &mut warnings).await? {
+            for s in self.describe_services(cluster, &arns).await?.0 {
                 let Some(id) = s.service_arn().and_then(ServiceId::from_arn) else { continue };
                 let tag = s.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string);
                 found.push((id, non_negative(s.desired_count()), tag));
@@ -465,6 +545,7 @@ fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Tags) -> Opti
         _ => SchedulingStrategy::Replica,
     };
     let last_deployed_at = s.deployments().iter().filter_map(|d| d.created_at()).filter_map(to_chrono).max();
+    let providers: Vec<&str> = s.capacity_provider_strategy().iter().map(|p| p.capacity_provider()).collect();
     Some(ObservedService {
         id,
         status: s.status().unwrap_or("UNKNOWN").to_string(),
@@ -475,6 +556,8 @@ fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Tags) -> Opti
         cluster_tags: cluster_tags.clone(),
         last_deployed_at,
         scaling: None,
+        task_definition: s.task_definition().map(str::to_string),
+        launch: Launch::of(s.launch_type().map(|l| l.as_str()), &providers),
     })
 }
 

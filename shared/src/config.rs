@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
+use crate::cost::Prices;
 use crate::schedule::{parse_zone, Schedule};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +41,8 @@ pub struct Config {
     pub update_service_burst: u32,
     /// Services changed at the same time.
     pub write_concurrency: u32,
+    /// Fargate prices for the savings estimate.
+    pub prices: Prices,
 }
 
 impl Config {
@@ -134,6 +137,22 @@ impl Config {
         let update_service_burst = number("UPDATE_SERVICE_BURST", "50", 1000)?;
         let write_concurrency = number("WRITE_CONCURRENCY", "8", 64)?;
 
+        let d = Prices::US_EAST_1;
+        let price = |name: &'static str, default: f64| {
+            let v = get(name, &default.to_string());
+            v.1.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
+                .ok_or_else(|| err(&v, "expected a price in USD per hour from 0 to 100, like 0.04048".into()))
+        };
+        let prices = Prices {
+            x86_vcpu_hour: price("PRICE_X86_VCPU_HOUR", d.x86_vcpu_hour)?,
+            x86_gb_hour: price("PRICE_X86_GB_HOUR", d.x86_gb_hour)?,
+            arm_vcpu_hour: price("PRICE_ARM_VCPU_HOUR", d.arm_vcpu_hour)?,
+            arm_gb_hour: price("PRICE_ARM_GB_HOUR", d.arm_gb_hour)?,
+        };
+
         Ok(Config {
             scope_tag_key,
             scope_tag_values,
@@ -148,10 +167,10 @@ impl Config {
             update_service_rate,
             update_service_burst,
             write_concurrency,
+            prices,
         })
     }
 
-    /// Scope and protected values match case-insensitively: `Dev`, `DEV` and `dev` are one.
     /// The executor's limits for a run that must not start a service after `deadline`.
     pub fn limits(&self, deadline: Option<std::time::Instant>) -> crate::pacing::Limits {
         crate::pacing::Limits::new(
@@ -162,6 +181,7 @@ impl Config {
         )
     }
 
+    /// Scope and protected values match case-insensitively: `Dev`, `DEV` and `dev` are one.
     pub fn is_scope_value(&self, value: &str) -> bool {
         self.scope_tag_values.contains(&value.trim().to_lowercase())
     }
@@ -267,6 +287,9 @@ mod tests {
             ("UPDATE_SERVICE_RATE", "0", "from 1 to 1000"),
             ("UPDATE_SERVICE_BURST", "lots", "from 1 to 1000"),
             ("WRITE_CONCURRENCY", "65", "from 1 to 64"),
+            ("PRICE_X86_VCPU_HOUR", "-1", "price in USD"),
+            ("PRICE_ARM_GB_HOUR", "NaN", "price in USD"),
+            ("PRICE_X86_GB_HOUR", "$0.004", "price in USD"),
             ("SCOPE_TAG_VALUES", ",,", "comma-separated"),
             ("SCOPE_TAG_VALUES", "dev,prod", "also in PROTECTED_TAG_VALUES"),
             ("SCOPE_TAG_KEY", "bad{key}", "tag key"),

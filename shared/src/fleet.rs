@@ -4,12 +4,16 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use crate::cost::TaskSize;
 use crate::model::{Bounds, ObservedService, ServiceId};
 
 /// What discovery looks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetQuery {
     pub scope_tag_key: String,
+    /// Look for services in scope at all: `scale-up` only restores, so the services carrying
+    /// saved state (`also_tagged`) are all it needs.
+    pub in_scope: bool,
     /// Lower-case; clusters whose scope tag has one of these have all their services listed.
     pub scope_values: Vec<String>,
     /// Also find every service carrying this tag key (saved state), in scope or not.
@@ -56,6 +60,20 @@ pub trait ReadFleet {
     fn observe(&self, query: &FleetQuery) -> impl Future<Output = Result<Observation, CallError>> + Send;
 
     fn select(&self, selector: &Selector) -> impl Future<Output = Result<Observation, CallError>> + Send;
+
+    /// The scalable targets on `ecs:service:DesiredCount` of these services; a service without
+    /// one is absent from the answer.
+    fn scalable_targets(
+        &self,
+        ids: &[ServiceId],
+    ) -> impl Future<Output = Result<BTreeMap<ServiceId, Bounds>, CallError>> + Send;
+
+    /// The sizes of these task definitions, each asked once; one that cannot be read maps to why.
+    /// Never fails the run: sizes only feed the cost estimate.
+    fn task_sizes(
+        &self,
+        task_definitions: &[String],
+    ) -> impl Future<Output = BTreeMap<String, Result<TaskSize, String>>> + Send;
 
     /// AWS calls made so far, per operation.
     fn calls(&self) -> BTreeMap<String, u32>;

@@ -194,12 +194,13 @@ proptest! {
 
     #[test]
     fn environment_values_never_panic_and_errors_name_the_variable(
-        values in prop::collection::vec(prop::option::of(soup()), 14),
+        values in prop::collection::vec(prop::option::of(soup()), 18),
     ) {
-        const NAMES: [&str; 14] = [
+        const NAMES: [&str; 18] = [
             "SCOPE_TAG_KEY", "SCOPE_TAG_VALUES", "PROTECTED_TAG_VALUES", "TAG_PREFIX", "TIMEZONE", "DEFAULT_SCHEDULE",
             "HOLIDAYS", "GRACE_PERIOD_MINUTES", "DRY_RUN", "MAX_WAKE_HOURS", "UPDATE_SERVICE_RATE",
-            "UPDATE_SERVICE_BURST", "WRITE_CONCURRENCY", "UNRELATED",
+            "UPDATE_SERVICE_BURST", "WRITE_CONCURRENCY", "PRICE_X86_VCPU_HOUR", "PRICE_X86_GB_HOUR",
+            "PRICE_ARM_VCPU_HOUR", "PRICE_ARM_GB_HOUR", "UNRELATED",
         ];
         let lookup = |name: &str| NAMES.iter().position(|n| *n == name).and_then(|i| values[i].clone());
         if let Err(e) = Config::from_lookup(lookup) {
@@ -233,6 +234,8 @@ proptest! {
             last_deployed_at: deployed,
             // min > max on purpose: emulators accept it.
             scaling: scaling.map(|(min, max, [i, o, s])| Bounds { min, max, suspended: Suspension { scale_in: i, scale_out: o, scheduled: s } }),
+            task_definition: None,
+            launch: crate::cost::Launch::Fargate,
         };
         let inv = Invocation { mode, now, dry_run: false, force: force && mode == Mode::ScaleDown };
         let p = plan(std::slice::from_ref(&service), &config, inv);

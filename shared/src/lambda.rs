@@ -55,6 +55,7 @@ pub async fn handle<F: ReadFleet + ChangeService>(
         run_until(fleet, config, inv, deadline).await.map_err(|e| diagnostic("DiscoveryFailed", e.to_string()))?;
     let json = serde_json::to_string(&summary).unwrap_or_default();
     tracing::info!(summary = %json, "run finished");
+    crate::emf::emit(&summary);
     let failed: Vec<String> = summary
         .failures()
         .map(|f| {
@@ -119,6 +120,7 @@ async fn run_wake<F: ReadFleet + ChangeService>(
     let report = wake(fleet, config, &request).await?;
     let json = serde_json::to_string(&report).unwrap_or_default();
     tracing::info!(summary = %json, "wake finished");
+    crate::emf::emit(&report.summary);
     Ok(report)
 }
 

@@ -7,6 +7,8 @@
 pub mod apply;
 pub mod aws;
 pub mod config;
+pub mod cost;
+pub mod emf;
 pub mod event;
 pub mod fleet;
 pub mod keep_alive;
@@ -17,6 +19,7 @@ pub mod pacing;
 pub mod plan;
 pub mod run;
 pub mod saved;
+pub mod savings;
 pub mod schedule;
 pub mod summary;
 pub mod tags;

@@ -1,11 +1,12 @@
 //! An in-memory fleet implementing both capabilities, for testing flows without a network. It
 //! discovers the way the AWS adapter does and can fail chosen writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
 use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Tags};
 
@@ -18,6 +19,8 @@ pub struct MemoryService {
     pub tags: Tags,
     pub last_deployed_at: Option<DateTime<Utc>>,
     pub scaling: Option<Bounds>,
+    pub task_definition: Option<String>,
+    pub launch: Launch,
 }
 
 impl MemoryService {
@@ -34,7 +37,14 @@ impl MemoryService {
             tags: Tags::new(),
             last_deployed_at: None,
             scaling: None,
+            task_definition: None,
+            launch: Launch::Fargate,
         }
+    }
+
+    pub fn runs(mut self, task_definition: &str) -> Self {
+        self.task_definition = Some(task_definition.into());
+        self
     }
 
     pub fn tag(mut self, key: &str, value: &str) -> Self {
@@ -52,6 +62,7 @@ impl MemoryService {
 struct State {
     clusters: BTreeMap<String, Tags>,
     services: BTreeMap<String, MemoryService>,
+    task_definitions: BTreeMap<String, TaskSize>,
     calls: BTreeMap<String, u32>,
     writes: u32,
     fail_writes: Vec<u32>,
@@ -72,6 +83,10 @@ impl MemoryFleet {
     pub fn add_cluster(&self, name: &str, tags: &[(&str, &str)]) {
         let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.lock().clusters.insert(name.to_string(), tags);
+    }
+
+    pub fn add_task_definition(&self, arn: &str, size: TaskSize) {
+        self.lock().task_definitions.insert(arn.into(), size);
     }
 
     pub fn add_service(&self, service: MemoryService) {
@@ -170,7 +185,10 @@ impl MemoryFleet {
             tags: s.tags.clone(),
             cluster_tags: state.clusters.get(&s.id.cluster).cloned().unwrap_or_default(),
             last_deployed_at: s.last_deployed_at,
-            scaling: s.scaling,
+            // As from AWS: targets are a separate question (`scalable_targets`).
+            scaling: None,
+            task_definition: s.task_definition.clone(),
+            launch: s.launch,
         }
     }
 }
@@ -191,9 +209,8 @@ impl ReadFleet for MemoryFleet {
             .services
             .values()
             .filter(|s| {
-                s.tags.contains_key(&query.scope_tag_key)
+                (query.in_scope && (s.tags.contains_key(&query.scope_tag_key) || scoped_cluster(&s.id.cluster)))
                     || query.also_tagged.as_ref().is_some_and(|k| s.tags.contains_key(k))
-                    || scoped_cluster(&s.id.cluster)
             })
             .map(|s| MemoryFleet::observed(state, s))
             .collect();
@@ -247,6 +264,25 @@ impl ReadFleet for MemoryFleet {
             }
         };
         Ok(Observation { services, warnings: vec![], missing: missing.into_iter().collect() })
+    }
+
+    async fn scalable_targets(&self, ids: &[ServiceId]) -> Result<BTreeMap<ServiceId, Bounds>, CallError> {
+        let mut state = self.lock();
+        *state.calls.entry("memory:ScalableTargets".into()).or_insert(0) += 1;
+        Ok(ids.iter().filter_map(|id| Some((id.clone(), state.services.get(&id.arn)?.scaling?))).collect())
+    }
+
+    async fn task_sizes(&self, task_definitions: &[String]) -> BTreeMap<String, Result<TaskSize, String>> {
+        let mut state = self.lock();
+        let distinct: BTreeSet<&String> = task_definitions.iter().collect();
+        *state.calls.entry("memory:TaskDefinition".into()).or_insert(0) += distinct.len() as u32;
+        distinct
+            .into_iter()
+            .map(|def| {
+                let size = state.task_definitions.get(def).copied().ok_or_else(|| format!("{def} not found"));
+                (def.clone(), size)
+            })
+            .collect()
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {

@@ -6,6 +6,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::cost::Launch;
+
 pub type Tags = BTreeMap<String, String>;
 
 /// One ECS service, named the way every ECS and Application Auto Scaling call needs it.
@@ -119,6 +121,10 @@ pub struct ObservedService {
     pub cluster_tags: Tags,
     /// The newest deployment's creation time, for the grace period.
     pub last_deployed_at: Option<DateTime<Utc>>,
-    /// The Application Auto Scaling target on `ecs:service:DesiredCount`, if any.
+    /// The Application Auto Scaling target on `ecs:service:DesiredCount`, if any. Discovery
+    /// leaves it `None`; the run asks for targets only where the plan needs them.
     pub scaling: Option<Bounds>,
+    /// The task definition ARN the service runs, for the cost estimate.
+    pub task_definition: Option<String>,
+    pub launch: Launch,
 }

@@ -1,16 +1,25 @@
-//! One run: observe the fleet, plan, apply (unless dry run), summarise.
+//! One run: observe the fleet, ask for the scalable targets the plan needs, plan, apply (unless
+//! dry run), price what sleeps, summarise.
 
 use std::collections::BTreeMap;
 
-use crate::apply::apply;
+use chrono::{DateTime, Utc};
+
+use crate::apply::{apply, Outcome};
 use crate::config::Config;
+use crate::cost::Launch;
 use crate::fleet::{CallError, ChangeService, FleetQuery, ReadFleet};
-use crate::plan::{plan, Invocation};
+use crate::model::{ObservedService, SchedulingStrategy, ServiceId};
+use crate::plan::{plan, Action, Invocation, Mode};
+use crate::saved::SavedState;
+use crate::savings::{service_cost, ServiceCost, Standing};
 use crate::summary::Summary;
+use crate::tags::read_tags;
 
 pub fn fleet_query(config: &Config, inv: &Invocation) -> FleetQuery {
     FleetQuery {
         scope_tag_key: config.scope_tag_key.clone(),
+        in_scope: inv.mode != Mode::ScaleUp,
         scope_values: config.scope_tag_values.clone(),
         also_tagged: inv.mode.restores().then(|| config.tags.saved.clone()),
     }
@@ -35,13 +44,100 @@ pub async fn run_until<F: ReadFleet + ChangeService>(
 ) -> Result<Summary, CallError> {
     // A warm Lambda reuses the fleet across invocations: report this run's calls only.
     let (calls_before, retries_before) = (fleet.calls(), fleet.retries());
-    let observation = fleet.observe(&fleet_query(config, &inv)).await?;
+    let mut observation = fleet.observe(&fleet_query(config, &inv)).await?;
+    add_targets(fleet, &mut observation.services, config, inv).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(deadline)).await;
-    let mut summary = Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings);
+    let costs = price(fleet, &observation.services, &outcomes, config, inv.now).await;
+    let mut summary = Summary::new(&inv, outcomes, BTreeMap::new(), observation.warnings);
+    summary.add_costs(costs);
+    summary.aws_calls = calls_since(&calls_before, fleet.calls());
     summary.aws_retries = calls_since(&retries_before, fleet.retries());
     Ok(summary)
+}
+
+/// Fills in the scalable targets the plan depends on, and asks for no others: services a draft
+/// plan (made without targets) would put to sleep, and sleeping services whose saved state
+/// records bounds or cannot be read. Which awake services are autoscaled cannot be known without
+/// asking, so a scale-down asks about each service it puts to sleep; a scale-up asks about
+/// exactly the autoscaled ones.
+pub async fn add_targets<F: ReadFleet>(
+    fleet: &F,
+    services: &mut [ObservedService],
+    config: &Config,
+    inv: Invocation,
+) -> Result<(), CallError> {
+    let draft = plan(services, config, inv);
+    let to_sleep: Vec<&ServiceId> = draft
+        .entries
+        .iter()
+        .filter(|e| matches!(e.action, Action::ScaleDown { .. } | Action::KeepAsleep { .. }))
+        .map(|e| &e.id)
+        .collect();
+    let need: Vec<ServiceId> = services
+        .iter()
+        .filter(|s| s.status == "ACTIVE" && s.strategy == SchedulingStrategy::Replica)
+        .filter(|s| {
+            to_sleep.contains(&&s.id)
+                || matches!(
+                    read_tags(s, config, inv.now).saved,
+                    Some(Err(_)) | Some(Ok(SavedState { bounds: Some(_), .. }))
+                )
+        })
+        .map(|s| s.id.clone())
+        .collect();
+    if need.is_empty() {
+        return Ok(());
+    }
+    let targets = fleet.scalable_targets(&need).await?;
+    for s in services.iter_mut() {
+        s.scaling = targets.get(&s.id).copied();
+    }
+    Ok(())
+}
+
+/// The cost entry of each outcome, in order. Task definitions are asked once each, and only for
+/// Fargate services that are asleep or restored: nothing else has a price to report.
+pub async fn price<F: ReadFleet>(
+    fleet: &F,
+    services: &[ObservedService],
+    outcomes: &[Outcome],
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Vec<Option<ServiceCost>> {
+    let by_id: BTreeMap<&ServiceId, &ObservedService> = services.iter().map(|s| (&s.id, s)).collect();
+    let standings: Vec<(Standing, Option<&ObservedService>)> = outcomes
+        .iter()
+        .map(|o| {
+            let service = by_id.get(&o.entry.id).copied();
+            let saved = service.and_then(|s| read_tags(s, config, now).saved).and_then(Result::ok);
+            (Standing::of(o, saved.as_ref()), service)
+        })
+        .collect();
+    let wanted: Vec<String> = standings
+        .iter()
+        .filter(|(standing, _)| *standing != Standing::None)
+        .filter_map(|(_, s)| s.filter(|s| s.launch == Launch::Fargate)?.task_definition.clone())
+        .collect();
+    let sizes = if wanted.is_empty() { BTreeMap::new() } else { fleet.task_sizes(&wanted).await };
+    standings
+        .into_iter()
+        .map(|(standing, service)| {
+            let hourly = match service {
+                Some(s) => {
+                    let size = match s.task_definition.as_ref().and_then(|d| sizes.get(d)) {
+                        Some(Err(why)) => Err(format!("not estimated: {why}")),
+                        Some(Ok(size)) => Ok(Some(size)),
+                        None => Ok(None),
+                    };
+                    size.and_then(|size| config.prices.task_hourly(s.launch, size))
+                }
+                None => Err("not estimated: service not described".into()),
+            };
+            service_cost(standing, hourly, now)
+        })
+        .collect()
 }
 
 pub(crate) fn calls_since(before: &BTreeMap<String, u32>, after: BTreeMap<String, u32>) -> BTreeMap<String, u32> {

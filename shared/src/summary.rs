@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::apply::Outcome;
 use crate::plan::{rfc3339, Capacity, Invocation};
+use crate::savings::{totals, Savings, ServiceCost};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     pub mode: &'static str,
     pub dry_run: bool,
@@ -20,12 +21,14 @@ pub struct Summary {
     /// Attempts the SDK retried (throttling, 5xx, dropped connections), per operation.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub aws_retries: BTreeMap<String, u32>,
+    /// Estimated money: hourly cost avoided by what sleeps, dollars saved by what was restored.
+    pub savings: Savings,
     pub services: Vec<ServiceReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceReport {
     pub arn: String,
     pub cluster: String,
@@ -42,6 +45,8 @@ pub struct ServiceReport {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<ServiceCost>,
 }
 
 impl Summary {
@@ -76,6 +81,7 @@ impl Summary {
                     warnings: o.entry.warnings,
                     error_code: o.error.as_ref().and_then(|e| e.code.clone()),
                     error: o.error.map(|e| e.to_string()),
+                    cost: None,
                 }
             })
             .collect();
@@ -87,9 +93,18 @@ impl Summary {
             counts,
             aws_calls,
             aws_retries: BTreeMap::new(),
+            savings: Savings::default(),
             services,
             warnings,
         }
+    }
+
+    /// Attaches each service's cost entry (same order as the services) and adds up the totals.
+    pub fn add_costs(&mut self, costs: Vec<Option<ServiceCost>>) {
+        for (report, cost) in self.services.iter_mut().zip(costs) {
+            report.cost = cost;
+        }
+        self.savings = totals(self.services.iter().filter_map(|s| s.cost.as_ref()));
     }
 
     /// Services that failed or that the run's deadline left untouched: either makes the

@@ -2,6 +2,8 @@
 //! now. Refuses, before any write, unknown clusters and services, protected services and
 //! durations beyond `MAX_WAKE_HOURS`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,7 +15,7 @@ use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
 use crate::keep_alive::KeepAliveState;
 use crate::model::SchedulingStrategy;
 use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
-use crate::run::calls_since;
+use crate::run::{add_targets, calls_since, price};
 use crate::summary::Summary;
 use crate::tags::{read_tags, Scope, Source};
 
@@ -151,7 +153,7 @@ pub struct KeptAlive {
     pub written: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WakeReport {
     pub until: String,
     pub kept_alive: Vec<KeptAlive>,
@@ -165,10 +167,14 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     req: &WakeRequest,
 ) -> Result<WakeReport, WakeError> {
     let (calls_before, retries_before) = (fleet.calls(), fleet.retries());
-    let observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
+    let mut observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
     if !observation.missing.is_empty() {
         return Err(WakeError::NotFound(observation.missing));
     }
+    // With the keep-alive in place, restoring is exactly what scale-up does for these services.
+    let inv = Invocation { mode: Mode::ScaleUp, now: req.now, dry_run: req.dry_run, force: false };
+    // Before any write: a failed read must leave nothing half-done.
+    add_targets(fleet, &mut observation.services, config, inv).await.map_err(WakeError::Discovery)?;
     let (mut protected, mut unmanaged, mut managed) = (vec![], vec![], vec![]);
     for s in observation.services {
         if s.status != "ACTIVE" || s.strategy != SchedulingStrategy::Replica {
@@ -223,12 +229,13 @@ pub async fn wake<F: ReadFleet + ChangeService>(
         to_plan.push(s);
     }
 
-    // With the keep-alive in place, restoring is exactly what scale-up does for these services.
-    let inv = Invocation { mode: Mode::ScaleUp, now: req.now, dry_run: req.dry_run, force: false };
     let plan = plan(&to_plan, config, inv);
     let mut outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(None)).await;
     outcomes.extend(failed);
-    let mut summary = Summary::new(&inv, outcomes, calls_since(&calls_before, fleet.calls()), observation.warnings);
+    let costs = price(fleet, &to_plan, &outcomes, config, req.now).await;
+    let mut summary = Summary::new(&inv, outcomes, BTreeMap::new(), observation.warnings);
+    summary.add_costs(costs);
+    summary.aws_calls = calls_since(&calls_before, fleet.calls());
     summary.mode = "wake";
     summary.aws_retries = calls_since(&retries_before, fleet.retries());
     Ok(WakeReport { until: value, kept_alive, summary })

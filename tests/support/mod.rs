@@ -148,27 +148,49 @@ impl Seeder {
         self.ecs.create_cluster().cluster_name(name).set_tags(ecs_tags(tags)).send().await.unwrap();
     }
 
+    /// A Fargate service of the default family `app` (0.25 vCPU, 0.5 GB, x86); returns its ARN.
     pub async fn service(&self, cluster: &str, name: &str, desired: i32, tags: &[(&str, &str)]) -> String {
         if !self.task_definition_ready.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            let container = ecs::types::ContainerDefinition::builder().name("app").image("nginx").memory(512).build();
-            self.ecs
-                .register_task_definition()
-                .family("app")
-                .container_definitions(container)
-                .requires_compatibilities(ecs::types::Compatibility::Fargate)
-                .cpu("256")
-                .memory("512")
-                .network_mode(ecs::types::NetworkMode::Awsvpc)
-                .send()
-                .await
-                .unwrap();
+            self.task_definition("app", "256", "512", "X86_64").await;
         }
+        self.service_running(cluster, name, desired, tags, "app").await
+    }
+
+    /// Registers a Fargate task definition `family` of `cpu` units and `memory` MiB on `arch`
+    /// (`X86_64` or `ARM64`).
+    pub async fn task_definition(&self, family: &str, cpu: &str, memory: &str, arch: &str) {
+        let container = ecs::types::ContainerDefinition::builder().name("app").image("nginx").build();
+        let platform = ecs::types::RuntimePlatform::builder().cpu_architecture(arch.into()).build();
+        self.ecs
+            .register_task_definition()
+            .family(family)
+            .container_definitions(container)
+            .requires_compatibilities(ecs::types::Compatibility::Fargate)
+            .cpu(cpu)
+            .memory(memory)
+            .runtime_platform(platform)
+            .network_mode(ecs::types::NetworkMode::Awsvpc)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A Fargate service running the latest revision of `family` (see `task_definition`); returns
+    /// its ARN.
+    pub async fn service_running(
+        &self,
+        cluster: &str,
+        name: &str,
+        desired: i32,
+        tags: &[(&str, &str)],
+        family: &str,
+    ) -> String {
         let out = self
             .ecs
             .create_service()
             .cluster(cluster)
             .service_name(name)
-            .task_definition("app")
+            .task_definition(family)
             .desired_count(desired)
             .launch_type(ecs::types::LaunchType::Fargate)
             .set_tags(ecs_tags(tags))

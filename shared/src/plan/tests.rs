@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::cost::Launch;
 use crate::model::{Suspension, Tags};
 
 const SAVED: &str = "cost-saver:saved";
@@ -35,6 +36,8 @@ fn svc(name: &str, desired: u32, tags: &[(&str, &str)], cluster_tags: &[(&str, &
         cluster_tags: t(cluster_tags),
         last_deployed_at: None,
         scaling: None,
+        task_definition: None,
+        launch: Launch::Fargate,
     }
 }
 

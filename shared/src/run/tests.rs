@@ -165,7 +165,12 @@ async fn summary_json_has_the_documented_shape() {
     assert_eq!(json["aws_calls"]["ecs:UpdateService"], 2);
     // The same fleet serving a second run (a warm Lambda) reports that run's calls only.
     let second = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T22:00:00Z")).await.unwrap();
-    assert_eq!(second.aws_calls, [("memory:Observe".to_string(), 1)].into_iter().collect());
+    // Nothing to change, so no writes; the sleeping api's target is read (someone may have
+    // raised its min), and no task definition: these services name none.
+    let reads = [("memory:Observe".to_string(), 1), ("memory:ScalableTargets".to_string(), 1)];
+    assert_eq!(second.aws_calls, reads.into_iter().collect());
+    assert_eq!(json["savings"]["asleep_services"], 2);
+    assert_eq!(json["savings"]["not_estimated"], 2, "no task definition, no price");
     let api = json["services"].as_array().unwrap().iter().find(|e| e["service"] == "api").unwrap();
     assert_eq!(api["action"], "scaled_down");
     assert_eq!(api["from"], serde_json::json!({"desired": 3, "min": 1, "max": 4, "suspended": "none"}));
