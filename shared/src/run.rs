@@ -14,7 +14,7 @@ use crate::plan::{plan, Action, Invocation, Mode};
 use crate::saved::SavedState;
 use crate::savings::{service_cost, ServiceCost, Standing};
 use crate::summary::Summary;
-use crate::tags::read_tags;
+use crate::tags::saved_state;
 
 pub fn fleet_query(config: &Config, inv: &Invocation) -> FleetQuery {
     FleetQuery {
@@ -42,19 +42,45 @@ pub async fn run_until<F: ReadFleet + ChangeService>(
     inv: Invocation,
     deadline: Option<std::time::Instant>,
 ) -> Result<Summary, CallError> {
-    // A warm Lambda reuses the fleet across invocations: report this run's calls only.
-    let (calls_before, retries_before) = (fleet.calls(), fleet.retries());
+    let before = Counters::read(fleet);
     let mut observation = fleet.observe(&fleet_query(config, &inv)).await?;
     add_targets(fleet, &mut observation.services, config, inv).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(deadline)).await;
-    let costs = price(fleet, &observation.services, &outcomes, config, inv.now).await;
-    let mut summary = Summary::new(&inv, outcomes, BTreeMap::new(), observation.warnings);
+    Ok(summarise(fleet, config, &inv, &observation.services, outcomes, observation.warnings, before).await)
+}
+
+/// The fleet's call and retry counters at the start of a run. A warm Lambda reuses the fleet
+/// across invocations, so a summary reports the difference: this run's calls only.
+pub(crate) struct Counters {
+    calls: BTreeMap<String, u32>,
+    retries: BTreeMap<String, u32>,
+}
+
+impl Counters {
+    pub(crate) fn read<F: ReadFleet>(fleet: &F) -> Counters {
+        Counters { calls: fleet.calls(), retries: fleet.retries() }
+    }
+}
+
+/// The summary of applied outcomes: each service's cost, the totals, and this run's AWS calls
+/// and retries since `before`.
+pub(crate) async fn summarise<F: ReadFleet>(
+    fleet: &F,
+    config: &Config,
+    inv: &Invocation,
+    services: &[ObservedService],
+    outcomes: Vec<Outcome>,
+    warnings: Vec<String>,
+    before: Counters,
+) -> Summary {
+    let costs = price(fleet, services, &outcomes, config, inv.now).await;
+    let mut summary = Summary::new(inv, outcomes, warnings);
     summary.add_costs(costs);
-    summary.aws_calls = calls_since(&calls_before, fleet.calls());
-    summary.aws_retries = calls_since(&retries_before, fleet.retries());
-    Ok(summary)
+    summary.aws_calls = calls_since(&before.calls, fleet.calls());
+    summary.aws_retries = calls_since(&before.retries, fleet.retries());
+    summary
 }
 
 /// Fills in the scalable targets the plan depends on, and asks for no others: services a draft
@@ -80,10 +106,7 @@ pub async fn add_targets<F: ReadFleet>(
         .filter(|s| s.status == "ACTIVE" && s.strategy == SchedulingStrategy::Replica)
         .filter(|s| {
             to_sleep.contains(&&s.id)
-                || matches!(
-                    read_tags(s, config, inv.now).saved,
-                    Some(Err(_)) | Some(Ok(SavedState { bounds: Some(_), .. }))
-                )
+                || matches!(saved_state(s, config), Some(Err(_)) | Some(Ok(SavedState { bounds: Some(_), .. })))
         })
         .map(|s| s.id.clone())
         .collect();
@@ -99,7 +122,7 @@ pub async fn add_targets<F: ReadFleet>(
 
 /// The cost entry of each outcome, in order. Task definitions are asked once each, and only for
 /// Fargate services that are asleep or restored: nothing else has a price to report.
-pub async fn price<F: ReadFleet>(
+async fn price<F: ReadFleet>(
     fleet: &F,
     services: &[ObservedService],
     outcomes: &[Outcome],
@@ -111,7 +134,7 @@ pub async fn price<F: ReadFleet>(
         .iter()
         .map(|o| {
             let service = by_id.get(&o.entry.id).copied();
-            let saved = service.and_then(|s| read_tags(s, config, now).saved).and_then(Result::ok);
+            let saved = service.and_then(|s| saved_state(s, config)).and_then(Result::ok);
             (Standing::of(o, saved.as_ref()), service)
         })
         .collect();

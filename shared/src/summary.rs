@@ -50,12 +50,8 @@ pub struct ServiceReport {
 }
 
 impl Summary {
-    pub fn new(
-        inv: &Invocation,
-        outcomes: Vec<Outcome>,
-        aws_calls: BTreeMap<String, u32>,
-        warnings: Vec<String>,
-    ) -> Summary {
+    /// Counts and one report per outcome; the caller adds costs, calls and retries.
+    pub fn new(inv: &Invocation, outcomes: Vec<Outcome>, warnings: Vec<String>) -> Summary {
         let mut counts = BTreeMap::new();
         let services: Vec<ServiceReport> = outcomes
             .into_iter()
@@ -91,7 +87,7 @@ impl Summary {
             force: inv.force,
             now: rfc3339(inv.now),
             counts,
-            aws_calls,
+            aws_calls: BTreeMap::new(),
             aws_retries: BTreeMap::new(),
             savings: Savings::default(),
             services,

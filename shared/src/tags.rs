@@ -59,11 +59,17 @@ pub fn read_tags(service: &ObservedService, config: &Config, now: DateTime<Utc>)
     let (schedule, schedule_source) = effective_schedule(service, config, &mut warnings);
     let zone = schedule.zone_or(config.timezone);
     let (keep_alive, keep_alive_source) = keep_alive_of(service, config, now, zone, &mut warnings);
-    let saved = service.tags.get(&config.tags.saved).map(|v| SavedState::parse(v));
+    let saved = saved_state(service, config);
     if let Some(Err(e)) = &saved {
         warnings.push(format!("unreadable {} tag: {e}", config.tags.saved));
     }
     TagView { scope, schedule, schedule_source, zone, keep_alive, keep_alive_source, saved, warnings }
+}
+
+/// The service's saved state, parsed, if it carries the tag: all a caller needs when it does not
+/// plan (the rest of `read_tags` parses schedules and keep-alives).
+pub fn saved_state(service: &ObservedService, config: &Config) -> Option<Result<SavedState, SavedError>> {
+    service.tags.get(&config.tags.saved).map(|v| SavedState::parse(v))
 }
 
 fn scope_of(service: &ObservedService, config: &Config) -> Scope {

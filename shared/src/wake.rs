@@ -2,8 +2,6 @@
 //! now. Refuses, before any write, unknown clusters and services, protected services and
 //! durations beyond `MAX_WAKE_HOURS`.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +13,7 @@ use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
 use crate::keep_alive::KeepAliveState;
 use crate::model::SchedulingStrategy;
 use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
-use crate::run::{add_targets, calls_since, price};
+use crate::run::{add_targets, summarise, Counters};
 use crate::summary::Summary;
 use crate::tags::{read_tags, Scope, Source};
 
@@ -166,7 +164,7 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     config: &Config,
     req: &WakeRequest,
 ) -> Result<WakeReport, WakeError> {
-    let (calls_before, retries_before) = (fleet.calls(), fleet.retries());
+    let before = Counters::read(fleet);
     let mut observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
     if !observation.missing.is_empty() {
         return Err(WakeError::NotFound(observation.missing));
@@ -232,12 +230,8 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     let plan = plan(&to_plan, config, inv);
     let mut outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(None)).await;
     outcomes.extend(failed);
-    let costs = price(fleet, &to_plan, &outcomes, config, req.now).await;
-    let mut summary = Summary::new(&inv, outcomes, BTreeMap::new(), observation.warnings);
-    summary.add_costs(costs);
-    summary.aws_calls = calls_since(&calls_before, fleet.calls());
+    let mut summary = summarise(fleet, config, &inv, &to_plan, outcomes, observation.warnings, before).await;
     summary.mode = "wake";
-    summary.aws_retries = calls_since(&retries_before, fleet.retries());
     Ok(WakeReport { until: value, kept_alive, summary })
 }
 
