@@ -109,15 +109,19 @@ async fn reconcile_and_wake_through_cargo_lambda() {
     let quiet = watch.invoke_file("reconcile", &event_file("friday-night.json")).unwrap();
     assert_eq!(writes(&quiet), 0, "nothing to do an hour later: {quiet:#}");
 
-    // Friday 22:00: wake the pr-101 preview until 02:00.
+    // Wake the pr-101 preview for 4 hours: measured from the real clock, whatever the what-if
+    // times of the other events.
+    let before = chrono::Utc::now();
     let woken = watch.invoke_file("wake", &event_file("wake-by-tag.json")).unwrap();
     assert_eq!(woken["mode"], "wake");
-    assert_eq!(woken["until"], "2026-11-21T02:00:00Z");
+    let until = chrono::DateTime::parse_from_rfc3339(woken["until"].as_str().unwrap()).unwrap();
+    let minutes = (until.with_timezone(&chrono::Utc) - before).num_minutes();
+    assert!((239..=241).contains(&minutes), "until {until} is 4 hours from the real clock");
     assert_eq!(count(&woken, "restored"), 2, "{woken:#}");
     let state = seeder.snapshot(&DEMO_CLUSTERS).await;
     assert_eq!((state["previews/pr-101-web"].desired, state["previews/pr-101-api"].desired), (2, 3));
     assert_eq!(state["previews/pr-101-api"].target, Some((2, 6, [false, false, false])));
-    assert_eq!(state["previews/pr-101-web"].tags["cost-saver:keep-alive"], "2026-11-21T02:00:00Z");
+    assert_eq!(state["previews/pr-101-web"].tags["cost-saver:keep-alive"], woken["until"].as_str().unwrap());
     assert_eq!(state["dev-tools/grafana"].desired, 0, "not matched, still asleep");
 
     // reconcile at 23:00 keeps them awake.

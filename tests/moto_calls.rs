@@ -99,10 +99,12 @@ async fn each_transition_makes_exactly_the_floor_of_calls() {
             calls(&[
                 ("tagging:GetResources", ceil(n, 100)),
                 ("ecs:DescribeClusters", 1),
-                ("ecs:DescribeServices", describe_batches),
+                // Discovery, then the overlap checks before and after the writes (README:
+                // Reliability, overlap).
+                ("ecs:DescribeServices", 3 * describe_batches),
                 // Which awake services are autoscaled is unknown until asked: one id per
-                // service put to sleep.
-                ("application-autoscaling:DescribeScalableTargets", ceil(n, 50)),
+                // service put to sleep; then the autoscaled ones again after the writes.
+                ("application-autoscaling:DescribeScalableTargets", ceil(n, 50) + ceil(a, 50)),
                 ("ecs:DescribeTaskDefinition", FAMILIES.len() as u32),
                 ("ecs:TagResource", n as u32),
                 ("application-autoscaling:RegisterScalableTarget", a as u32),
@@ -112,7 +114,7 @@ async fn each_transition_makes_exactly_the_floor_of_calls() {
         );
         // 2 tasks each of 75 small (0.0123425/h), 74 large (0.04937/h) and 74 ARM (0.079/h):
         // 2 * (0.9256875 + 3.65338 + 5.846) = 20.850135.
-        assert_eq!((down.savings.asleep_tasks, down.savings.not_estimated), (2 * n as u32, 0));
+        assert_eq!((down.savings.asleep_tasks, down.savings.not_estimated), (2 * n as u64, 0));
         assert_eq!(down.savings.hourly_usd_avoided, 20.8501, "{:?}", down.savings);
 
         let again = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, "2026-11-20T22:00:00Z")).await.unwrap();
@@ -128,8 +130,9 @@ async fn each_transition_makes_exactly_the_floor_of_calls() {
                 ("ecs:DescribeClusters", 1),
                 // Discovery, then the overlap check after the restores (README: overlap).
                 ("ecs:DescribeServices", 2 * describe_batches),
-                // The saved state says which are autoscaled: exactly those are asked.
-                ("application-autoscaling:DescribeScalableTargets", ceil(a, 50)),
+                // The saved state says which are autoscaled: exactly those are asked, before
+                // and after the writes.
+                ("application-autoscaling:DescribeScalableTargets", 2 * ceil(a, 50)),
                 ("ecs:DescribeTaskDefinition", FAMILIES.len() as u32),
                 ("ecs:UntagResource", n as u32),
                 ("application-autoscaling:RegisterScalableTarget", a as u32),

@@ -90,3 +90,66 @@ async fn a_throttled_fleet_still_sleeps_and_wakes_completely() {
     assert_eq!(seeder.snapshot(&CLUSTERS).await, before, "every count, bound and flag restored exactly");
     println!("faults injected over both transitions: {:?}", proxy.injected());
 }
+
+/// Issue 9, item 9: a hung endpoint must not hang the function until Lambda kills it without a
+/// summary. Every call has a time limit: a hung write fails its service (after `saved` was
+/// written, so nothing is lost), a hung discovery fails the run, and either way the run ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue9_item9_a_hung_endpoint_ends_the_run_with_its_summary() {
+    use ecs_cost_saver::aws::Timeouts;
+    assert_eq!(
+        Timeouts::default(),
+        Timeouts {
+            connect: Duration::from_secs(3),
+            attempt: Duration::from_secs(5),
+            operation: Duration::from_secs(12)
+        },
+        "the README documents these values"
+    );
+    let moto = Moto::start();
+    let seeder = Seeder::new(&moto.sdk_config().await);
+    seeder.cluster("dev-0", &[("Environment", "dev")]).await;
+    for name in ["a", "b", "c"] {
+        seeder.service("dev-0", name, 2, &[]).await;
+    }
+    let config = Config::from_lookup(|_| None).unwrap();
+    let short = Timeouts {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(1),
+        operation: Duration::from_secs(3),
+    };
+    let hang = Duration::from_secs(3_600);
+
+    let hung_writes = FaultProxy::start(
+        moto.port,
+        Arc::new(move |op: &str, _| (op == "ecs:UpdateService").then_some(Fault::Delay(hang))),
+    )
+    .await;
+    let fleet = AwsFleet::with_timeouts(&sdk_config_at(&hung_writes.endpoint, retry_config()).await, short);
+    let down = tokio::time::timeout(
+        Duration::from_secs(120),
+        run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T20:00:00Z")),
+    )
+    .await
+    .expect("the run ends although UpdateService never answers")
+    .unwrap();
+    assert_eq!(down.count("failed"), 3, "{:#?}", down.services);
+    for failed in down.failures() {
+        let error = failed.error.as_deref().unwrap_or_default().to_lowercase();
+        assert!(error.contains("ecs:updateservice") && error.contains("timeout"), "{error}");
+        assert_eq!(failed.steps.len(), 1, "saved first, then the hung write: {:?}", failed.steps);
+    }
+    let state = seeder.snapshot(&["dev-0"]).await;
+    assert!(state.values().all(|s| s.tags["cost-saver:saved"].starts_with("desired=2 ")), "{state:?}");
+
+    let hung_discovery = FaultProxy::start(moto.port, Arc::new(move |_: &str, _| Some(Fault::Delay(hang)))).await;
+    let fleet = AwsFleet::with_timeouts(&sdk_config_at(&hung_discovery.endpoint, retry_config()).await, short);
+    let err = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T20:00:00Z")),
+    )
+    .await
+    .expect("discovery ends although nothing answers")
+    .unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("timeout"), "{err}");
+}

@@ -57,9 +57,6 @@ impl ChangeService for SimulatedDeployments<'_> {
     async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<(ServiceId, u32, Option<String>)>, CallError> {
         self.aws.current(ids, key).await
     }
-    async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
-        self.aws.current_tag(id, key).await
-    }
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
         self.aws.tag(id, key, value).await
     }

@@ -36,29 +36,115 @@ fn guard_policy(t: &Value) -> Json {
     let protected = param_default(t, "ProtectedTagValues");
     let text = text
         .replace("${ScopeTagKey}", &param_default(t, "ScopeTagKey"))
+        .replace("${TagPrefix}", &param_default(t, "TagPrefix"))
         .replace("${ProtectedValues}", &protected.split(',').collect::<Vec<_>>().join("\", \""));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("guard policy is not JSON after substitution: {e}\n{text}"))
+}
+
+/// The guard's Deny statements.
+fn denies(policy: &Json) -> Vec<&Json> {
+    policy["Statement"].as_array().unwrap().iter().filter(|s| s["Effect"] == "Deny").collect()
+}
+
+/// Every action some Deny statement names.
+fn denied_actions(policy: &Json) -> BTreeSet<String> {
+    denies(policy)
+        .iter()
+        .flat_map(|d| d["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// IAM's evaluation of the guard for one action on a resource with these tags: the operators the
+/// guard uses (`StringEqualsIgnoreCase`, `Null`) on `aws:ResourceTag/...`, all of a statement's
+/// conditions together. Anything else in the guard fails the test rather than being guessed at.
+fn guard_denies(policy: &Json, action: &str, tags: &[(&str, &str)]) -> bool {
+    let tag = |key: &str| {
+        key.strip_prefix("aws:ResourceTag/").and_then(|k| tags.iter().find(|(t, _)| *t == k)).map(|(_, v)| *v)
+    };
+    denies(policy).iter().any(|d| {
+        let names = d["Action"].as_array().unwrap().iter().any(|a| a == action);
+        assert_eq!(d["Resource"], "*");
+        names
+            && d["Condition"].as_object().unwrap().iter().all(|(operator, keys)| {
+                keys.as_object().unwrap().iter().all(|(key, want)| match operator.as_str() {
+                    "StringEqualsIgnoreCase" => {
+                        let have = tag(key);
+                        want.as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w.as_str().unwrap())))
+                    }
+                    "Null" => (want == "true") == tag(key).is_none(),
+                    other => panic!("the guard uses {other}: teach this evaluator"),
+                })
+            })
+    })
 }
 
 #[test]
 fn the_guard_denies_every_write_on_protected_resources() {
     let t = template();
     let policy = guard_policy(&t);
-    let statements = policy["Statement"].as_array().unwrap();
-    let deny = statements.iter().find(|s| s["Effect"] == "Deny").expect("a Deny statement");
-    assert_eq!(deny["Resource"], "*");
-    let denied: BTreeSet<&str> = deny["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let denied = denied_actions(&policy);
     for op in WRITE_OPERATIONS {
         assert!(denied.contains(op), "{op} is not denied on protected resources");
+        for value in ["prod", "PROD", "Production", "live"] {
+            assert!(guard_denies(&policy, op, &[("Environment", value)]), "{op} on Environment={value}");
+        }
+        assert!(!guard_denies(&policy, op, &[("Environment", "dev")]), "{op} denied on a dev service");
+        assert!(!guard_denies(&policy, op, &[]), "{op} denied on an untagged resource");
     }
 
-    // The condition names the scope tag and exactly the protected values the functions use.
+    // Every condition names the scope tag and exactly the protected values the functions use.
     let config = Config::from_lookup(|_| None).unwrap();
-    let condition = &deny["Condition"]["StringEqualsIgnoreCase"][format!("aws:ResourceTag/{}", config.scope_tag_key)];
-    let values: Vec<&str> =
-        condition.as_array().expect("condition on the scope tag").iter().map(|v| v.as_str().unwrap()).collect();
-    assert_eq!(values, config.protected_tag_values);
+    for deny in denies(&policy) {
+        let condition =
+            &deny["Condition"]["StringEqualsIgnoreCase"][format!("aws:ResourceTag/{}", config.scope_tag_key)];
+        let values: Vec<&str> =
+            condition.as_array().expect("condition on the scope tag").iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(values, config.protected_tag_values);
+    }
     assert_eq!(param_default(&t, "ScopeTagKey"), config.scope_tag_key);
+}
+
+/// Issue 9, item 10: the planner restores a protected service that still carries saved state;
+/// the guard must let exactly those writes through, and still deny tagging it.
+#[tokio::test]
+async fn issue9_item10_the_guard_allows_exactly_the_restore_of_a_protected_service() {
+    use ecs_cost_saver::memory::{MemoryFleet, MemoryService};
+    use ecs_cost_saver::model::{Bounds, Suspension};
+    use ecs_cost_saver::{run::run, Invocation, Mode};
+
+    let policy = guard_policy(&template());
+    let config = Config::from_lookup(|_| None).unwrap();
+    let saved_key = config.tags.saved.clone();
+    let fleet = MemoryFleet::new();
+    fleet.add_service(
+        MemoryService::new("payments", "api", 0)
+            .tag("Environment", "prod")
+            .tag(&saved_key, "desired=3 min=1 max=4 suspended=none at=2026-11-20T20:00:00Z")
+            .autoscaled(Bounds::ASLEEP),
+    );
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let summary =
+        run(&fleet, &config, Invocation { mode: Mode::ScaleUp, now, dry_run: false, force: false }).await.unwrap();
+    assert_eq!(summary.count("restored"), 1, "the planner restores it");
+    let service = fleet.service("payments", "api");
+    assert_eq!((service.desired, service.scaling.map(|b| (b.min, b.max))), (3, Some((1, 4))));
+    assert_eq!(service.scaling.unwrap().suspended, Suspension::NONE);
+
+    // Each write it made happened while the service still carried `saved` (removed last), and
+    // the guard allows each of them then.
+    let writes = fleet.log();
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    let carrying = [("Environment", "prod"), (saved_key.as_str(), "desired=3")];
+    for write in &writes {
+        let action = write.split(' ').next().unwrap();
+        assert!(!guard_denies(&policy, action, &carrying), "the guard denies {write}");
+        assert!(guard_denies(&policy, action, &[("Environment", "prod")]), "{action} without saved state");
+    }
+    // Never a new tag on production, saved state or not.
+    assert!(guard_denies(&policy, "ecs:TagResource", &carrying));
 }
 
 #[test]
@@ -84,9 +170,7 @@ fn every_function_carries_the_guard() {
 #[test]
 fn no_policy_allows_a_write_the_guard_does_not_cover() {
     let t = template();
-    let deny = guard_policy(&t);
-    let denied: BTreeSet<String> =
-        deny["Statement"][0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let denied = denied_actions(&guard_policy(&t));
     let mut statements: Vec<&Value> = Vec::new();
     for (_, resource) in t["Resources"].as_mapping().unwrap() {
         if let Some(doc) = resource["Properties"]["PolicyDocument"].as_mapping() {
@@ -128,6 +212,18 @@ fn every_read_the_code_makes_is_allowed() {
         .filter(|s| s["Effect"].as_str() == Some("Allow") && s["Resource"].as_str() == Some("*"))
         .flat_map(|s| s["Action"].as_sequence().into_iter().flatten().filter_map(Value::as_str))
         .collect();
+    // Issue 9, item 11: scalable targets are writable only on the ECS desired-count dimension.
+    let targets = policy["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("ChangeScalableTargets"))
+        .unwrap();
+    assert_eq!(targets["Condition"]["StringEquals"]["application-autoscaling:service-namespace"].as_str(), Some("ecs"));
+    assert_eq!(
+        targets["Condition"]["StringEquals"]["application-autoscaling:scalable-dimension"].as_str(),
+        Some("ecs:service:DesiredCount")
+    );
     for op in READ_OPERATIONS {
         let action = op.replace("tagging:", "tag:");
         assert!(allowed.contains(action.as_str()), "{action} is not allowed by FleetAccessPolicy");

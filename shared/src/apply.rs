@@ -1,12 +1,30 @@
 //! The executor: applies a plan in PRODUCT.md's step order. A service's failure stops that
 //! service only; its report says which steps were done before it failed.
+//!
+//! ECS tags have no conditional writes, so two runs may act on one service at once (a cron and
+//! `reconcile`, a `wake` and a keep-asleep, two `cargo lambda watch`es). The executor closes
+//! every such race with two batched reads around the writes:
+//! - **before** (`confirm`): each service about to be put (or kept) asleep is read again after
+//!   its scalable target was read. A service that now carries `saved` is being put to sleep by
+//!   another run; one that lost it was restored meanwhile. Both are left alone. A service that
+//!   still carries no `saved` had no transition under way between discovery and this read, so
+//!   the counts and bounds about to be saved are the service's own, never a sleeping 0/0.
+//! - **after** (`recheck`): every service changed is read again after its last write. One that
+//!   looks asleep (desired 0, or its target pinned at 0/0), or a restored one below the count it
+//!   was restored to, without `saved`, lost its tag to a run racing this one: the value this run
+//!   read or wrote is put back, and the next run finishes the transition from it.
+//!
+//! Whatever the interleaving, each service ends awake, or asleep carrying its own saved state
+//! (property-tested in `run/tests.rs` over thousands of interleavings).
+
+use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::fleet::{CallError, ChangeService};
+use crate::fleet::{CallError, ChangeService, ReadFleet};
 use crate::model::{Bounds, ServiceId};
 use crate::pacing::Limits;
-use crate::plan::{Action, Plan, PlanEntry};
+use crate::plan::{Action, Capacity, Plan, PlanEntry};
 
 /// What happened to one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,82 +37,169 @@ pub struct Outcome {
     pub not_reached: bool,
 }
 
+impl Outcome {
+    fn new(entry: PlanEntry) -> Outcome {
+        Outcome { entry, steps: Vec::new(), error: None, not_reached: false }
+    }
+
+    /// Turns a planned change into a skip that says why.
+    fn skip(&mut self, reason: String) {
+        self.entry.action = Action::Skip;
+        self.entry.reason = reason;
+        self.entry.to = self.entry.from.clone();
+    }
+}
+
 /// Applies every entry, up to `limits.concurrency` services at a time; outcomes come back in plan
 /// order. A service is started only before the deadline, and always finished once started.
-pub async fn apply<C: ChangeService>(plan: &Plan, changer: &C, saved_key: &str, limits: &Limits) -> Vec<Outcome> {
-    let dry_run = plan.invocation.dry_run;
-    let mut outcomes: Vec<(usize, Outcome)> = stream::iter(plan.entries.iter().enumerate())
-        .map(|(i, entry)| async move { (i, apply_entry(entry, dry_run, changer, saved_key, limits).await) })
+pub async fn apply<F: ReadFleet + ChangeService>(
+    plan: &Plan,
+    fleet: &F,
+    saved_key: &str,
+    limits: &Limits,
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = plan.entries.iter().cloned().map(Outcome::new).collect();
+    if plan.invocation.dry_run {
+        return outcomes;
+    }
+    confirm(&mut outcomes, fleet, saved_key).await;
+    let mut applied: Vec<(usize, Outcome)> = stream::iter(outcomes.into_iter().enumerate())
+        .map(|(i, outcome)| async move { (i, apply_entry(outcome, fleet, saved_key, limits).await) })
         .buffer_unordered(limits.concurrency)
         .collect()
         .await;
-    outcomes.sort_by_key(|(i, _)| *i);
-    let mut outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
-    recheck_restores(&mut outcomes, changer, saved_key).await;
+    applied.sort_by_key(|(i, _)| *i);
+    let mut outcomes: Vec<Outcome> = applied.into_iter().map(|(_, o)| o).collect();
+    recheck(&mut outcomes, fleet, saved_key).await;
     outcomes
 }
 
-/// Check after write for restores, the other half of `still_as_read`: a keep-asleep that passed
-/// its checks before this run removed `saved` may zero the service afterwards. Restored services
-/// are re-read in batches; one at zero without saved state gets back the value this run read.
-/// With both halves, every interleaving ends awake, or asleep with its saved state.
-async fn recheck_restores<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_key: &str) {
-    let restored: Vec<ServiceId> = outcomes
+/// The check before writing (see the module comment), for the services about to be put or kept
+/// asleep, in one batched read. A service that cannot be confirmed is not written.
+async fn confirm<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_key: &str) {
+    let ids: Vec<ServiceId> = outcomes
         .iter()
-        .filter(|o| o.error.is_none() && !o.steps.is_empty() && matches!(o.entry.action, Action::Restore { .. }))
+        .filter(|o| matches!(o.entry.action, Action::ScaleDown { .. } | Action::KeepAsleep { .. }))
         .map(|o| o.entry.id.clone())
         .collect();
-    if restored.is_empty() {
+    if ids.is_empty() {
         return;
     }
-    let now = match changer.current(&restored, saved_key).await {
-        Ok(now) => now,
+    let fresh: BTreeMap<ServiceId, (u32, Option<String>)> = match changer.current(&ids, saved_key).await {
+        Ok(rows) => rows.into_iter().map(|(id, desired, tag)| (id, (desired, tag))).collect(),
         Err(e) => {
-            tracing::warn!(error = %e, "could not re-read restored services; the next run checks them");
+            for o in outcomes.iter_mut().filter(|o| ids.contains(&o.entry.id)) {
+                o.error = Some(e.clone());
+            }
+            return;
+        }
+    };
+    for o in outcomes.iter_mut().filter(|o| ids.contains(&o.entry.id)) {
+        let Some((desired, tag)) = fresh.get(&o.entry.id) else {
+            o.skip("no longer found when read again before writing; left alone".into());
+            continue;
+        };
+        match (&mut o.entry.action, tag) {
+            (Action::ScaleDown { .. }, Some(_)) => {
+                o.skip("changed by another run since it was read (it now carries saved state); left to that run".into())
+            }
+            (Action::ScaleDown { .. }, None) if *desired == 0 => {
+                o.skip("desired count is now 0 and nothing was saved: someone chose zero meanwhile; left as is".into())
+            }
+            (Action::ScaleDown { saved, .. }, None) => {
+                // The freshest count: the tag was absent before and after this read, so it is
+                // the service's own, not a sleeping zero.
+                saved.desired = *desired;
+                o.entry.from.desired = *desired;
+            }
+            (Action::KeepAsleep { .. }, None) => {
+                o.skip("changed by another run since it was read (saved state removed: restored); left alone".into())
+            }
+            // Re-slept since it was read: the value to keep is the one it carries now.
+            (Action::KeepAsleep { saved, .. }, Some(now)) => saved.clone_from(now),
+            _ => {}
+        }
+    }
+}
+
+/// The check after writing (see the module comment): every service this run changed, read again
+/// in batches, with its scalable target where it has one.
+async fn recheck<F: ReadFleet + ChangeService>(outcomes: &mut [Outcome], fleet: &F, saved_key: &str) {
+    let changed: Vec<ServiceId> = outcomes
+        .iter()
+        .filter(|o| o.error.is_none() && !o.steps.is_empty() && write_back_value(&o.entry).is_some())
+        .map(|o| o.entry.id.clone())
+        .collect();
+    if changed.is_empty() {
+        return;
+    }
+    let autoscaled: Vec<ServiceId> = outcomes
+        .iter()
+        .filter(|o| changed.contains(&o.entry.id) && (o.entry.from.max.is_some() || o.entry.to.max.is_some()))
+        .map(|o| o.entry.id.clone())
+        .collect();
+    let read = async {
+        let now = fleet.current(&changed, saved_key).await?;
+        let targets = if autoscaled.is_empty() { BTreeMap::new() } else { fleet.scalable_targets(&autoscaled).await? };
+        Ok::<_, CallError>((now, targets))
+    };
+    let (now, targets) = match read.await {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not re-read changed services; the next run checks them");
             return;
         }
     };
     for (id, desired, tag) in now {
         let Some(o) = outcomes.iter_mut().find(|o| o.entry.id == id) else { continue };
-        let Action::Restore { saved, .. } = &o.entry.action else { continue };
-        if desired == 0 && tag.is_none() && !saved.is_empty() {
-            match changer.tag(&id, saved_key, saved).await {
-                Ok(()) => o.steps.push(format!("put back to sleep meanwhile by another run; wrote back `{saved}`")),
-                Err(e) => o.error = Some(e),
+        let Some(saved) = write_back_value(&o.entry) else { continue };
+        let target = targets.get(&id);
+        let lost = match o.entry.action {
+            // A restore meant to end at zero (saved desired 0, or bounds 0/0) ended where it
+            // should; any other that fell short was undone by a racing sleep after its reads.
+            Action::Restore { .. } => {
+                !looks_asleep_capacity(&o.entry.to) && (desired < o.entry.to.desired || looks_asleep(desired, target))
             }
+            _ => looks_asleep(desired, target),
+        };
+        if tag.is_some() || !lost {
+            continue;
+        }
+        match fleet.tag(&id, saved_key, &saved).await {
+            Ok(()) => o.steps.push(format!("saved state removed by another run meanwhile; wrote back `{saved}`")),
+            Err(e) => o.error = Some(e),
         }
     }
 }
 
-async fn apply_entry<C: ChangeService>(
-    entry: &PlanEntry,
-    dry_run: bool,
-    changer: &C,
-    saved_key: &str,
-    limits: &Limits,
-) -> Outcome {
-    let mut outcome = Outcome { entry: entry.clone(), steps: Vec::new(), error: None, not_reached: false };
-    if dry_run || !entry.action.writes() {
+/// The saved-state value a changed service must carry if it ends up asleep.
+fn write_back_value(entry: &PlanEntry) -> Option<String> {
+    match &entry.action {
+        Action::KeepAsleep { saved, .. } | Action::Restore { saved, .. } => Some(saved.clone()),
+        Action::ScaleDown { saved, .. } => saved.to_tag_value().ok(),
+        Action::Skip => None,
+    }
+    .filter(|v| !v.is_empty())
+}
+
+fn looks_asleep(desired: u32, target: Option<&Bounds>) -> bool {
+    desired == 0 || target.is_some_and(|b| b.max == 0)
+}
+
+fn looks_asleep_capacity(c: &Capacity) -> bool {
+    c.desired == 0 || c.max == Some(0)
+}
+
+async fn apply_entry<C: ChangeService>(mut outcome: Outcome, changer: &C, saved_key: &str, limits: &Limits) -> Outcome {
+    if !outcome.entry.action.writes() || outcome.error.is_some() {
         return outcome;
     }
     if limits.past_deadline() {
-        tracing::warn!(service = %entry.id, "deadline reached before this service; left for the next run");
+        tracing::warn!(service = %outcome.entry.id, "deadline reached before this service; left for the next run");
         outcome.not_reached = true;
         return outcome;
     }
-    match still_as_read(entry, changer, saved_key).await {
-        Ok(true) => {}
-        Ok(false) => {
-            outcome.entry.action = Action::Skip;
-            outcome.entry.reason = "changed by another run since it was read (saved state differs); left alone".into();
-            outcome.entry.to = outcome.entry.from.clone();
-            return outcome;
-        }
-        Err(e) => {
-            outcome.error = Some(e);
-            return outcome;
-        }
-    }
+    let entry = &outcome.entry;
     outcome.error = apply_one(entry, changer, saved_key, limits, &mut outcome.steps).await.err();
     match &outcome.error {
         Some(e) => tracing::error!(service = %entry.id, error = %e, done = ?outcome.steps, "service failed"),
@@ -103,18 +208,6 @@ async fn apply_entry<C: ChangeService>(
         ),
     }
     outcome
-}
-
-/// Check before write, for the one action a stale read makes dangerous: keeping a service
-/// asleep must still find its saved state, else another run restored it meanwhile and zeroing it
-/// now would leave it asleep with nothing saved. (`saved` is written first and removed last, so a
-/// fresh read tells the truth. A stale scale-down is harmless: any read after another run's first
-/// step already shows `saved`, so a racing scale-down carries the same true counts.)
-async fn still_as_read<C: ChangeService>(entry: &PlanEntry, changer: &C, saved_key: &str) -> Result<bool, CallError> {
-    match entry.action {
-        Action::KeepAsleep { .. } => Ok(changer.current_tag(&entry.id, saved_key).await?.is_some()),
-        Action::ScaleDown { .. } | Action::Restore { .. } | Action::Skip => Ok(true),
-    }
 }
 
 async fn apply_one<C: ChangeService>(
@@ -127,7 +220,7 @@ async fn apply_one<C: ChangeService>(
     let id: &ServiceId = &entry.id;
     match &entry.action {
         Action::ScaleDown { saved, has_target } => {
-            let value = saved.to_string();
+            let value = saved.to_tag_value().map_err(|problem| refused(id, problem))?;
             changer.tag(id, saved_key, &value).await?;
             steps.push(format!("saved `{value}`"));
             if *has_target {
@@ -135,18 +228,12 @@ async fn apply_one<C: ChangeService>(
             }
             set_desired(changer, limits, id, entry.from.desired, 0, steps).await?;
         }
-        Action::KeepAsleep { bounds, desired, saved } => {
+        Action::KeepAsleep { bounds, desired, .. } => {
             if *bounds {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
             }
             if *desired {
                 set_desired(changer, limits, id, entry.from.desired, 0, steps).await?;
-            }
-            // Check after write: a restore that removed `saved` while this zeroed the service
-            // would leave it asleep with nothing saved. Put back what was read.
-            if changer.current_tag(id, saved_key).await?.is_none() {
-                changer.tag(id, saved_key, saved).await?;
-                steps.push(format!("saved state removed meanwhile by another run; wrote back `{saved}`"));
             }
         }
         Action::Restore { bounds, desired, .. } => {
@@ -162,6 +249,15 @@ async fn apply_one<C: ChangeService>(
         Action::Skip => {}
     }
     Ok(())
+}
+
+/// A write the executor refuses to make: the value would not read back as what was meant.
+fn refused(id: &ServiceId, problem: String) -> CallError {
+    CallError {
+        operation: "ecs:TagResource",
+        code: Some("RefusedByCostSaver".into()),
+        message: format!("{id}: {problem}"),
+    }
 }
 
 async fn set_bounds<C: ChangeService>(

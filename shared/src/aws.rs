@@ -27,12 +27,11 @@ const READ_CONCURRENCY: usize = 8;
 
 /// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
 /// the template must allow each (tests/template_guard.rs).
-pub const READ_OPERATIONS: [&str; 7] = [
+pub const READ_OPERATIONS: [&str; 6] = [
     "tagging:GetResources",
     "ecs:ListServices",
     "ecs:DescribeServices",
     "ecs:DescribeClusters",
-    "ecs:ListTagsForResource",
     "ecs:DescribeTaskDefinition",
     "application-autoscaling:DescribeScalableTargets",
 ];
@@ -60,6 +59,40 @@ pub struct AwsFleet {
 /// and experimental; pacing belongs in our own scheduler.
 pub fn retry_config() -> aws_config::retry::RetryConfig {
     aws_config::retry::RetryConfig::standard().with_max_attempts(5)
+}
+
+/// Time limits on every call, so a hung or very slow endpoint ends a call with an error instead
+/// of holding the function until Lambda kills it without a summary. A healthy AWS answers in
+/// well under a second; an attempt gets 5 s, and one operation (all its retries and backoff) 12 s,
+/// so a service started before the run's deadline (the Lambda's less 60 s) still finishes, and
+/// the summary is logged, before Lambda's own timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: std::time::Duration,
+    pub attempt: std::time::Duration,
+    pub operation: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        use std::time::Duration;
+        Timeouts {
+            connect: Duration::from_secs(3),
+            attempt: Duration::from_secs(5),
+            operation: Duration::from_secs(12),
+        }
+    }
+}
+
+impl Timeouts {
+    fn config(self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
 }
 
 /// Counts retried attempts per operation, so the summary can show throttling it rode out.
@@ -98,15 +131,28 @@ impl AwsFleet {
         AwsFleet::new(&config)
     }
 
+    /// Clients from `config`, with the default `Timeouts` on every call.
     pub fn new(config: &aws_config::SdkConfig) -> AwsFleet {
+        AwsFleet::with_timeouts(config, Timeouts::default())
+    }
+
+    pub fn with_timeouts(config: &aws_config::SdkConfig, timeouts: Timeouts) -> AwsFleet {
         let retries = Arc::new(Mutex::new(BTreeMap::new()));
         let counter = |service| RetryCounter { service, retries: retries.clone() };
+        let limits = timeouts.config();
         AwsFleet {
-            ecs: ecs::Client::from_conf(ecs::config::Builder::from(config).interceptor(counter("ecs")).build()),
-            aas: aas::Client::from_conf(
-                aas::config::Builder::from(config).interceptor(counter("application-autoscaling")).build(),
+            ecs: ecs::Client::from_conf(
+                ecs::config::Builder::from(config).timeout_config(limits.clone()).interceptor(counter("ecs")).build(),
             ),
-            tagging: rgt::Client::from_conf(rgt::config::Builder::from(config).interceptor(counter("tagging")).build()),
+            aas: aas::Client::from_conf(
+                aas::config::Builder::from(config)
+                    .timeout_config(limits.clone())
+                    .interceptor(counter("application-autoscaling"))
+                    .build(),
+            ),
+            tagging: rgt::Client::from_conf(
+                rgt::config::Builder::from(config).timeout_config(limits).interceptor(counter("tagging")).build(),
+            ),
             calls: Mutex::new(BTreeMap::new()),
             retries,
         }
@@ -471,14 +517,6 @@ impl ChangeService for AwsFleet {
             }
         }
         Ok(found)
-    }
-
-    async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
-        const OP: &str = "ecs:ListTagsForResource";
-        self.count(OP);
-        let out =
-            self.ecs.list_tags_for_resource().resource_arn(&id.arn).send().await.map_err(|e| call_error(OP, e))?;
-        Ok(out.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string))
     }
 
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {

@@ -1,16 +1,138 @@
 //! The invocation payload: `{}`, the EventBridge Scheduler input object, or a classic EventBridge
 //! "Scheduled Event" envelope, with optional `dry_run`, `now` and (scale-down) `force`.
 
+use std::fmt;
+
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::plan::{Invocation, Mode};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid payload: {0}")]
+#[error("invalid payload: {}", cut(.0, MAX_ERROR_CHARS))]
 pub struct PayloadError(pub String);
+
+/// How much of a payload an error message repeats: enough to recognise it, never a megabyte.
+const MAX_ECHO_CHARS: usize = 120;
+const MAX_ERROR_CHARS: usize = 600;
+
+/// How far `now` may lie from the real clock: what-if runs look at the coming or the past year;
+/// anything further is a typo or an attack (a year-10000 `at=` nothing could read back).
+pub const NOW_WINDOW_DAYS: i64 = 366;
+
+/// A piece of input as an error message may repeat it: cut to a few dozen characters.
+pub fn echo(text: &str) -> String {
+    cut(text, MAX_ECHO_CHARS)
+}
+
+fn cut(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+    }
+}
+
+/// Parses a payload's text as JSON, refusing duplicate keys at any depth: with two `dry_run`s,
+/// which one the sender meant is unknowable, so neither is taken.
+pub fn parse_payload(text: &str) -> Result<Value, PayloadError> {
+    serde_json::from_str::<Strict>(text).map(|s| s.0).map_err(|e| PayloadError(format!("not valid JSON: {e}")))
+}
+
+/// A JSON value that refuses duplicate object keys while it is read.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.insert(key.clone(), value).is_some() {
+                return Err(de::Error::custom(format!("the key `{}` appears twice", echo(&key))));
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Refuses `null` in any field of an object: `"dry_run": null` must not quietly mean "false".
+pub fn refuse_nulls(object: &Value, what: &str) -> Result<(), PayloadError> {
+    if let Value::Object(map) = object {
+        if let Some((key, _)) = map.iter().find(|(_, v)| v.is_null()) {
+            return Err(PayloadError(format!(
+                "{what}: `{}` is null; leave the field out or give it a value",
+                echo(key)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `now` from a payload: an RFC 3339 time within `NOW_WINDOW_DAYS` of the real clock.
+pub fn parse_now(text: &str, clock: DateTime<Utc>) -> Result<DateTime<Utc>, PayloadError> {
+    let now = DateTime::parse_from_rfc3339(text)
+        .map_err(|_| {
+            PayloadError(format!("`now` = {:?} is not an RFC 3339 time like 2026-11-20T20:00:00Z", echo(text)))
+        })?
+        .with_timezone(&Utc);
+    if (now - clock).abs() > Duration::days(NOW_WINDOW_DAYS) {
+        return Err(PayloadError(format!(
+            "`now` = {:?} is more than {NOW_WINDOW_DAYS} days from the real clock ({})",
+            echo(text),
+            crate::plan::rfc3339(clock)
+        )));
+    }
+    Ok(now)
+}
 
 /// The options a payload may carry. Unknown fields are refused: a misspelt `dryrun` must not
 /// quietly become a real run.
@@ -36,6 +158,9 @@ pub fn parse_invocation(
     let options: Options = if map.get("detail-type").is_some() && map.get("source").is_some() {
         let envelope: EventBridgeEvent<Value> =
             serde_json::from_value(payload.clone()).map_err(|e| PayloadError(format!("EventBridge envelope: {e}")))?;
+        if map.get("detail").is_some_and(Value::is_null) {
+            return Err(PayloadError("`detail` of the EventBridge event is null; send {} for no options".into()));
+        }
         match envelope.detail {
             Value::Null => Options::default(),
             detail => from_object(&detail, "`detail` of the EventBridge event")?,
@@ -48,9 +173,7 @@ pub fn parse_invocation(
     }
     let now = match options.now {
         None => clock,
-        Some(text) => DateTime::parse_from_rfc3339(&text)
-            .map_err(|_| PayloadError(format!("`now` = {text:?} is not an RFC 3339 time like 2026-11-20T20:00:00Z")))?
-            .with_timezone(&Utc),
+        Some(text) => parse_now(&text, clock)?,
     };
     Ok(Invocation {
         mode,
@@ -65,6 +188,7 @@ fn from_object(value: &Value, what: &str) -> Result<Options, PayloadError> {
     if !value.is_object() {
         return Err(PayloadError(format!("{what} must be a JSON object, got {}", kind(value))));
     }
+    refuse_nulls(value, what)?;
     serde_json::from_value(value.clone()).map_err(|e| {
         PayloadError(format!(
             "{what}: {e} (accepted fields: `dry_run` (bool), `now` (RFC 3339), `force` (bool, scale-down))"
@@ -72,7 +196,7 @@ fn from_object(value: &Value, what: &str) -> Result<Options, PayloadError> {
     })
 }
 
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -195,5 +319,66 @@ mod tests {
             let err = parse_invocation(&payload, mode, clock(), false).expect_err(&payload.to_string());
             assert!(err.to_string().contains(needle), "{payload}: {err}");
         }
+    }
+}
+
+/// Issue 9: payloads an attacker (or a typo) sends.
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn clock() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-23T07:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn issue9_item2_now_far_from_the_real_clock_is_refused() {
+        for far in ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00Z", "2027-11-25T07:00:00Z", "2025-11-21T07:00:00Z"]
+        {
+            let err = parse_invocation(&json!({ "now": far }), Mode::Reconcile, clock(), false).unwrap_err();
+            assert!(err.to_string().contains("days from the real clock"), "{far}: {err}");
+        }
+        for near in ["2027-11-23T07:00:00Z", "2025-11-23T07:00:00Z", "2026-11-20T20:00:00Z"] {
+            let inv = parse_invocation(&json!({ "now": near }), Mode::Reconcile, clock(), false).unwrap();
+            assert_eq!(crate::plan::rfc3339(inv.now), near);
+        }
+    }
+
+    #[test]
+    fn issue9_item5_null_duplicate_keys_and_wrong_shapes_are_refused() {
+        let err = parse_invocation(&json!({"dry_run": null}), Mode::ScaleDown, clock(), false).unwrap_err();
+        assert!(err.to_string().contains("`dry_run` is null"), "{err}");
+        let envelope = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"now": null}});
+        assert!(parse_invocation(&envelope, Mode::ScaleDown, clock(), false).is_err());
+        let envelope = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": null});
+        assert!(parse_invocation(&envelope, Mode::ScaleDown, clock(), false).is_err());
+
+        for text in [
+            r#"{"dry_run": true, "dry_run": false}"#,
+            r#"{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"dry_run": true, "dry_run": false}}"#,
+            r#"{"tag": {"key": "a", "key": "b", "value": "c"}, "hours": 1}"#,
+        ] {
+            let err = parse_payload(text).unwrap_err();
+            assert!(err.to_string().contains("appears twice"), "{text}: {err}");
+        }
+        assert_eq!(
+            parse_payload(r#"{"a": [1, {"b": null}], "c": 1.5}"#).unwrap(),
+            json!({"a": [1, {"b": null}], "c": 1.5})
+        );
+        assert!(parse_payload("{").is_err());
+    }
+
+    #[test]
+    fn issue9_item8_errors_cut_what_they_echo() {
+        let huge = "x".repeat(1 << 20);
+        for payload in [json!({ "now": huge }), json!({ huge.clone(): true }), json!({ "dry_run": huge })] {
+            let err = parse_invocation(&payload, Mode::ScaleDown, clock(), false).unwrap_err().to_string();
+            assert!(err.len() < 1_000, "{} bytes: {}", err.len(), &err[..200]);
+        }
+        let err = parse_payload(&format!(r#"{{"{huge}": 1, "{huge}": 2}}"#)).unwrap_err().to_string();
+        assert!(err.len() < 1_000, "{} bytes", err.len());
+        assert_eq!(echo("short"), "short");
+        assert!(echo(&huge).ends_with("(1048576 bytes in all)"));
     }
 }

@@ -85,10 +85,6 @@ pub trait ReadFleet {
 }
 
 pub trait ChangeService {
-    /// The service's `key` tag as it is now, read fresh: the check before a write that must not
-    /// act on a stale read (another run may have slept or woken the service meanwhile).
-    fn current_tag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
-
     /// Desired count and `key` tag of each service as they are now (fresh, batched reads).
     fn current(
         &self,

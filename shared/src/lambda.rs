@@ -4,16 +4,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::aws::AwsFleet;
 use crate::config::Config;
-use crate::event::parse_invocation;
+use crate::event::{parse_invocation, parse_payload};
 use crate::fleet::{ChangeService, ReadFleet};
 use crate::plan::Mode;
 use crate::run::run_until;
 use crate::summary::Summary;
-use crate::wake::{parse_wake, wake, WakeError, WakeReport};
+use crate::wake::{parse_wake, wake_until, WakeError, WakeReport};
 
 /// Once per cold start: JSON logs when Lambda asks for them, configuration (failing before any
 /// AWS call, naming the bad variable) and the clients.
@@ -32,9 +33,13 @@ pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
     let (config, fleet) = (&config, &fleet);
     // Boxed per event: the handler's state machine is deep (the SDK's own futures inside), and
     // nesting it in the runtime's future exceeds the compiler's layout query depth.
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let deadline = run_deadline(event.context.deadline);
-        Box::pin(handle(mode, config, fleet, event.payload, Utc::now(), deadline))
+        Box::pin(async move {
+            let payload =
+                parse_payload(event.payload.get()).map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
+            handle(mode, config, fleet, payload, Utc::now(), deadline).await
+        })
     }))
     .await
 }
@@ -73,8 +78,13 @@ pub async fn handle<F: ReadFleet + ChangeService>(
 pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
     let (config, fleet) = start().await?;
     let (config, fleet) = (&config, &fleet);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        Box::pin(handle_wake(config, fleet, event.payload, Utc::now()))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        let deadline = run_deadline(event.context.deadline);
+        Box::pin(async move {
+            let payload =
+                parse_payload(event.payload.get()).map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
+            handle_wake_until(config, fleet, payload, Utc::now(), deadline).await
+        })
     }))
     .await
 }
@@ -87,22 +97,35 @@ pub async fn handle_wake<F: ReadFleet + ChangeService>(
     payload: Value,
     clock: DateTime<Utc>,
 ) -> Result<Value, Diagnostic> {
+    handle_wake_until(config, fleet, payload, clock, None).await
+}
+
+/// Like `handle_wake`, starting no service after `deadline`.
+pub async fn handle_wake_until<F: ReadFleet + ChangeService>(
+    config: &Config,
+    fleet: &F,
+    payload: Value,
+    clock: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<Value, Diagnostic> {
     let Some(body) = function_url_body(&payload) else {
-        let report =
-            run_wake(config, fleet, &payload, clock).await.map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
+        let report = run_wake(config, fleet, &payload, clock, deadline)
+            .await
+            .map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
         return wake_result(report);
     };
-    let (status, body) =
-        match body.and_then(|b| serde_json::from_str::<Value>(&b).map_err(|e| format!("body is not JSON: {e}"))) {
-            Err(problem) => (400, serde_json::json!({"errorType": "InvalidPayload", "errorMessage": problem})),
-            Ok(inner) => match run_wake(config, fleet, &inner, clock).await {
-                Ok(report) if report.summary.count("failed") > 0 => {
-                    (500, serde_json::to_value(&report).unwrap_or_default())
-                }
-                Ok(report) => (200, serde_json::to_value(&report).unwrap_or_default()),
-                Err(e) => (e.kind().1, serde_json::json!({"errorType": e.kind().0, "errorMessage": e.to_string()})),
-            },
-        };
+    let (status, body) = match body.and_then(|b| parse_payload(&b).map_err(|e| format!("body: {e}"))) {
+        Err(problem) => (400, serde_json::json!({"errorType": "InvalidPayload", "errorMessage": echo_error(&problem)})),
+        Ok(inner) => match run_wake(config, fleet, &inner, clock, deadline).await {
+            Ok(report) if report.summary.count("failed") > 0 => {
+                (500, serde_json::to_value(&report).unwrap_or_default())
+            }
+            Ok(report) => (200, serde_json::to_value(&report).unwrap_or_default()),
+            Err(e) => {
+                (e.kind().1, serde_json::json!({"errorType": e.kind().0, "errorMessage": echo_error(&e.to_string())}))
+            }
+        },
+    };
     Ok(serde_json::json!({
         "statusCode": status,
         "headers": {"content-type": "application/json"},
@@ -115,9 +138,10 @@ async fn run_wake<F: ReadFleet + ChangeService>(
     fleet: &F,
     payload: &Value,
     clock: DateTime<Utc>,
+    deadline: Option<Instant>,
 ) -> Result<WakeReport, WakeError> {
     let request = parse_wake(payload, clock, config)?;
-    let report = wake(fleet, config, &request).await?;
+    let report = wake_until(fleet, config, &request, deadline).await?;
     let json = serde_json::to_string(&report).unwrap_or_default();
     tracing::info!(summary = %json, "wake finished");
     crate::emf::emit(&report.summary);
@@ -144,8 +168,9 @@ fn function_url_body(payload: &Value) -> Option<Result<String, String>> {
 }
 
 /// Time kept back from the Lambda's deadline: enough for services already started to finish
-/// their few writes (retries included) and for the summary to be logged.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+/// their few writes (each call bounded by `aws::Timeouts`), the re-read after the writes, the
+/// task-definition reads for the cost estimate and the summary to be logged.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(60);
 
 /// Deadlines before this (2001-09-09) are not epoch times: local emulators (cargo lambda watch)
 /// send the timeout itself, e.g. 600000.
@@ -163,8 +188,19 @@ fn run_deadline(lambda_deadline_ms: u64) -> Option<Instant> {
     Some(Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN.min(remaining / 2)))
 }
 
+/// Error messages name what was wrong; input they repeat was cut where it was quoted, and the
+/// whole message is bounded too (a list of a thousand failed services stays readable).
 fn diagnostic(error_type: &str, error_message: String) -> Diagnostic {
-    Diagnostic { error_type: error_type.to_string(), error_message }
+    Diagnostic { error_type: error_type.to_string(), error_message: echo_error(&error_message) }
+}
+
+const MAX_ERROR_MESSAGE_CHARS: usize = 4_000;
+
+fn echo_error(message: &str) -> String {
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        None => message.to_string(),
+        Some((end, _)) => format!("{}… (cut; the full summary is in the log)", &message[..end]),
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +258,7 @@ mod tests {
     fn the_deadline_keeps_a_margin_from_the_lambda_timeout() {
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let left = run_deadline(now_ms + 300_000).unwrap().saturating_duration_since(Instant::now());
-        assert!((269..=270).contains(&left.as_secs()), "{left:?}");
+        assert!((239..=240).contains(&left.as_secs()), "{left:?}");
         let short = run_deadline(now_ms + 10_000).unwrap().saturating_duration_since(Instant::now());
         assert!((4..=5).contains(&short.as_secs()), "{short:?}");
         assert!(run_deadline(now_ms - 1_000).unwrap() <= Instant::now());

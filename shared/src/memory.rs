@@ -67,7 +67,20 @@ struct State {
     writes: u32,
     fail_writes: Vec<u32>,
     log: Vec<String>,
-    interleave: bool,
+    interleave: Interleave,
+}
+
+/// How calls yield to other tasks, so runs joined together interleave as overlapping invocations
+/// would.
+#[derive(Default)]
+enum Interleave {
+    #[default]
+    Off,
+    /// Once before every call.
+    EveryCall,
+    /// A seeded-random number of times (0 to 3) before every call: each seed is one
+    /// reproducible interleaving, as random delays on the wire would make.
+    Random(u64),
 }
 
 #[derive(Default)]
@@ -120,12 +133,27 @@ impl MemoryFleet {
     /// Makes every write and fresh read yield first, so runs joined together interleave at every
     /// call, as overlapping invocations would.
     pub fn interleave_calls(&self) {
-        self.lock().interleave = true;
+        self.lock().interleave = Interleave::EveryCall;
+    }
+
+    /// Makes every call (reads included) yield a random number of times, from `seed`.
+    pub fn interleave_randomly(&self, seed: u64) {
+        // xorshift needs a non-zero state.
+        self.lock().interleave = Interleave::Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     }
 
     async fn interleave(&self) {
-        let on = self.lock().interleave;
-        if on {
+        let yields = match &mut self.lock().interleave {
+            Interleave::Off => 0,
+            Interleave::EveryCall => 1,
+            Interleave::Random(state) => {
+                *state ^= *state << 13;
+                *state ^= *state >> 7;
+                *state ^= *state << 17;
+                *state % 4
+            }
+        };
+        for _ in 0..yields {
             tokio::task::yield_now().await;
         }
     }
@@ -195,6 +223,7 @@ impl MemoryFleet {
 
 impl ReadFleet for MemoryFleet {
     async fn observe(&self, query: &FleetQuery) -> Result<Observation, CallError> {
+        self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("memory:Observe".into()).or_insert(0) += 1;
         let state = &*state;
@@ -218,6 +247,7 @@ impl ReadFleet for MemoryFleet {
     }
 
     async fn select(&self, selector: &Selector) -> Result<Observation, CallError> {
+        self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("memory:Select".into()).or_insert(0) += 1;
         let state = &*state;
@@ -267,6 +297,7 @@ impl ReadFleet for MemoryFleet {
     }
 
     async fn scalable_targets(&self, ids: &[ServiceId]) -> Result<BTreeMap<ServiceId, Bounds>, CallError> {
+        self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("memory:ScalableTargets".into()).or_insert(0) += 1;
         Ok(ids.iter().filter_map(|id| Some((id.clone(), state.services.get(&id.arn)?.scaling?))).collect())
@@ -300,13 +331,6 @@ impl ChangeService for MemoryFleet {
             .filter_map(|id| state.services.get(&id.arn).map(|s| (id.clone(), s.desired, s.tags.get(key).cloned())))
             .collect();
         Ok(found)
-    }
-
-    async fn current_tag(&self, id: &ServiceId, key: &str) -> Result<Option<String>, CallError> {
-        self.interleave().await;
-        let mut state = self.lock();
-        *state.calls.entry("ecs:ListTagsForResource".into()).or_insert(0) += 1;
-        Ok(state.services.get(&id.arn).and_then(|s| s.tags.get(key).cloned()))
     }
 
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {

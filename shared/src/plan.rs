@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::keep_alive::KeepAliveState;
 use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId};
-use crate::saved::SavedState;
+use crate::saved::{SavedState, MAX_DESIRED};
 use crate::schedule::Verdict;
 use crate::tags::{read_tags, Scope, TagView};
 
@@ -166,6 +166,9 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
         Action::Skip => from.clone(),
     };
     let mut warnings = view.warnings.clone();
+    if let Scope::Untrimmed { .. } = view.scope {
+        warnings.push(reason.clone());
+    }
     if let Action::Restore { .. } = action {
         warnings.extend(restore_warnings(service, &view));
     }
@@ -178,6 +181,16 @@ fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation)
     }
     if s.strategy == SchedulingStrategy::Daemon {
         return (Action::Skip, "DAEMON service: only REPLICA services are scaled".into());
+    }
+    if let Scope::Untrimmed { value, source } = &view.scope {
+        return (
+            Action::Skip,
+            format!(
+                "{}=`{value}` on the {} has spaces around it: not changed until the tag is fixed (the IAM guard compares exactly)",
+                config.scope_tag_key,
+                source.describe()
+            ),
+        );
     }
     if let Scope::Protected { value, source } = &view.scope {
         let why = format!("protected: {}={value} on the {}", config.scope_tag_key, source.describe());
@@ -269,6 +282,9 @@ fn decide_awake(
         }
     }
     let saved = SavedState { desired: s.desired, bounds: s.scaling, at: inv.now };
+    if let Err(problem) = saved.to_tag_value() {
+        return (Action::Skip, format!("not put to sleep: {problem}"));
+    }
     let why = if inv.force { format!("forced ({})", verdict.why) } else { verdict.why };
     (Action::ScaleDown { saved, has_target: s.scaling.is_some() }, why)
 }
@@ -295,7 +311,8 @@ fn restore(s: &ObservedService, view: &TagView, saved_key: &str) -> Action {
             let target = match saved.bounds {
                 Some(b) => saved.desired.clamp(b.min, b.max),
                 None => saved.desired,
-            };
+            }
+            .min(MAX_DESIRED);
             // Someone who raised the count while it slept wanted more: keep their higher count.
             let desired = (s.desired < target).then_some(target);
             Action::Restore { bounds, desired, saved: raw }

@@ -174,3 +174,6 @@ pub(crate) fn calls_since(before: &BTreeMap<String, u32>, after: BTreeMap<String
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hostile_tests;

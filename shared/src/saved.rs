@@ -9,6 +9,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::model::{Bounds, Suspension};
 
+/// ECS runs at most this many tasks per service (its "Tasks per service" quota): a saved count
+/// above it cannot be the service's own and is unreadable.
+pub const MAX_DESIRED: u32 = 5_000;
+
+/// Application Auto Scaling capacities are 32-bit signed integers.
+pub const MAX_CAPACITY: u32 = i32::MAX as u32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SavedState {
     pub desired: u32,
@@ -31,9 +38,9 @@ impl SavedState {
         for field in value.split_whitespace() {
             let (key, val) = field.split_once('=').ok_or_else(|| fail(format!("`{field}` is not key=value")))?;
             let slot_taken = match key {
-                "desired" => desired.replace(count(val).map_err(&fail)?).is_some(),
-                "min" => min.replace(count(val).map_err(&fail)?).is_some(),
-                "max" => max.replace(count(val).map_err(&fail)?).is_some(),
+                "desired" => desired.replace(count(val, MAX_DESIRED).map_err(&fail)?).is_some(),
+                "min" => min.replace(count(val, MAX_CAPACITY).map_err(&fail)?).is_some(),
+                "max" => max.replace(count(val, MAX_CAPACITY).map_err(&fail)?).is_some(),
                 "suspended" => suspended.replace(Suspension::parse(val).map_err(&fail)?).is_some(),
                 "at" => at
                     .replace(
@@ -58,13 +65,36 @@ impl SavedState {
         };
         Ok(SavedState { desired, bounds, at })
     }
+
+    /// Whether these are the values a sleeping service shows (desired 0, or a target pinned at
+    /// max 0): saving them would make every later restore "restore" to sleep.
+    pub fn looks_asleep(&self) -> bool {
+        self.desired == 0 || self.bounds.is_some_and(|b| b.max == 0)
+    }
+
+    /// The tag value to write, refused unless it is a state worth restoring and the parser reads
+    /// it back as exactly this state (an out-of-range year or count would not).
+    pub fn to_tag_value(&self) -> Result<String, String> {
+        if self.looks_asleep() {
+            return Err(format!("refusing to save sleeping values ({self}): restore would bring back nothing"));
+        }
+        let value = self.to_string();
+        match SavedState::parse(&value) {
+            Ok(back) if back == *self => Ok(value),
+            Ok(back) => Err(format!("refusing to save `{value}`: it reads back as `{back}`")),
+            Err(e) => Err(format!("refusing to save a value the tool could not read back: {e}")),
+        }
+    }
 }
 
-fn count(val: &str) -> Result<u32, String> {
+fn count(val: &str, max: u32) -> Result<u32, String> {
     if val.is_empty() || !val.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{val}` is not a whole number of tasks"));
+        return Err(format!("`{}` is not a whole number of tasks", crate::event::echo(val)));
     }
-    val.parse().map_err(|_| format!("`{val}` is too large"))
+    match val.parse::<u32>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("`{}` is too large (at most {max})", crate::event::echo(val))),
+    }
 }
 
 impl fmt::Display for SavedState {

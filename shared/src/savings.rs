@@ -34,7 +34,8 @@ pub struct ServiceCost {
 pub struct Savings {
     /// Services asleep after this run (in a dry run: that would be), and the tasks they would run.
     pub asleep_services: u32,
-    pub asleep_tasks: u32,
+    /// Wide enough for any saved counts, however absurd: a total must never overflow.
+    pub asleep_tasks: u64,
     /// What those tasks would cost an hour, USD (services whose cost could be estimated).
     pub hourly_usd_avoided: f64,
     pub restored_services: u32,
@@ -101,7 +102,7 @@ pub fn totals<'a>(costs: impl IntoIterator<Item = &'a ServiceCost>) -> Savings {
         match c.hours_slept {
             None => {
                 s.asleep_services += 1;
-                s.asleep_tasks += c.tasks;
+                s.asleep_tasks = s.asleep_tasks.saturating_add(u64::from(c.tasks));
                 s.hourly_usd_avoided += price.unwrap_or(0.0);
             }
             Some(h) => {
@@ -120,7 +121,15 @@ pub fn totals<'a>(costs: impl IntoIterator<Item = &'a ServiceCost>) -> Savings {
     s
 }
 
+/// Saved states stamped before this were not written by this tool (it did not exist): they save
+/// nothing rather than years of imaginary dollars.
+const EARLIEST_SAVED_AT: &str = "2020-01-01T00:00:00Z";
+
 fn hours_between(since: DateTime<Utc>, now: DateTime<Utc>) -> f64 {
+    let earliest = DateTime::parse_from_rfc3339(EARLIEST_SAVED_AT).expect("a valid constant");
+    if since < earliest {
+        return 0.0;
+    }
     ((now - since).num_seconds().max(0) as f64) / 3600.0
 }
 

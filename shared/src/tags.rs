@@ -38,6 +38,13 @@ pub enum Scope {
         source: Source,
     },
     OutOfScope,
+    /// The scope tag's value is a scope or protected value only once the spaces around it are
+    /// trimmed (` prod`). IAM compares exactly, so the tool would disagree with its own guard:
+    /// such a service is never changed, and every run says why.
+    Untrimmed {
+        value: String,
+        source: Source,
+    },
 }
 
 /// Everything the planner needs to know about one service's tags.
@@ -75,6 +82,13 @@ pub fn saved_state(service: &ObservedService, config: &Config) -> Option<Result<
 fn scope_of(service: &ObservedService, config: &Config) -> Scope {
     let key = &config.scope_tag_key;
     let sources = [(Source::Service, &service.tags), (Source::Cluster, &service.cluster_tags)];
+    for (source, tags) in sources {
+        if let Some(v) = tags.get(key).filter(|v| v.trim() != v.as_str()) {
+            if config.is_protected_value(v) || config.is_scope_value(v) {
+                return Scope::Untrimmed { value: v.clone(), source };
+            }
+        }
+    }
     let value = |tags: &Tags| tags.get(key).map(|v| v.trim().to_string());
     for (source, tags) in sources {
         if let Some(v) = value(tags).filter(|v| config.is_protected_value(v)) {

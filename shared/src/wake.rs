@@ -2,15 +2,17 @@
 //! now. Refuses, before any write, unknown clusters and services, protected services and
 //! durations beyond `MAX_WAKE_HOURS`.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::apply::{apply, Outcome};
 use crate::config::Config;
-use crate::event::PayloadError;
+use crate::event::{echo, kind, parse_now, refuse_nulls, PayloadError};
 use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
-use crate::keep_alive::KeepAliveState;
+use crate::keep_alive::{KeepAlive, KeepAliveState};
 use crate::model::SchedulingStrategy;
 use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
 use crate::run::{add_targets, summarise, Counters};
@@ -75,34 +77,58 @@ const ACCEPTED: &str =
     "accepted: {\"cluster\": \"...\", \"service\": \"...\"} or {\"tag\": {\"key\": \"...\", \"value\": \"...\"}}, \
 plus \"hours\": N or \"until\": \"<RFC 3339>\"; optional \"dry_run\", \"now\"";
 
+/// ECS names clusters and services with at most 255 characters; tag keys have 128, values 256.
+const MAX_NAME_CHARS: usize = 255;
+const MAX_TAG_KEY_CHARS: usize = 128;
+const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// Reads a wake request. The keep-alive it writes is always measured from the real `clock`:
+/// `now` only steers a dry run's plan (a what-if), so it can neither stretch a keep-alive past
+/// `MAX_WAKE_HOURS` nor write one that has already expired.
 pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Result<WakeRequest, PayloadError> {
     let bad = |m: String| PayloadError(format!("{m} ({ACCEPTED})"));
     if !payload.is_object() {
-        return Err(bad("expected a JSON object".into()));
+        return Err(bad(format!("expected a JSON object, got {}", kind(payload))));
+    }
+    refuse_nulls(payload, "payload")?;
+    if let Some(tag) = payload.get("tag") {
+        if !tag.is_object() {
+            return Err(bad(format!("`tag` must be an object {{\"key\": ..., \"value\": ...}}, got {}", kind(tag))));
+        }
+        refuse_nulls(tag, "`tag`")?;
     }
     let p: Payload = serde_json::from_value(payload.clone()).map_err(|e| bad(e.to_string()))?;
-    let non_empty = |field: &str, v: String| {
-        if v.trim().is_empty() {
-            Err(bad(format!("`{field}` is empty")))
+    let field = |name: &str, v: String, max: usize| {
+        let v = v.trim().to_string();
+        if v.is_empty() {
+            Err(bad(format!("`{name}` is empty")))
+        } else if v.chars().count() > max {
+            Err(bad(format!("`{name}` = {:?} is longer than {max} characters", echo(&v))))
         } else {
-            Ok(v.trim().to_string())
+            Ok(v)
         }
     };
     let selector = match (p.cluster, p.service, p.tag) {
-        (Some(cluster), Some(service), None) => {
-            Selector::Service { cluster: non_empty("cluster", cluster)?, service: non_empty("service", service)? }
-        }
-        (Some(cluster), None, None) => Selector::Cluster { cluster: non_empty("cluster", cluster)? },
-        (None, None, Some(t)) => {
-            Selector::Tag { key: non_empty("tag.key", t.key)?, value: non_empty("tag.value", t.value)? }
-        }
+        (Some(cluster), Some(service), None) => Selector::Service {
+            cluster: field("cluster", cluster, MAX_NAME_CHARS)?,
+            service: field("service", service, MAX_NAME_CHARS)?,
+        },
+        (Some(cluster), None, None) => Selector::Cluster { cluster: field("cluster", cluster, MAX_NAME_CHARS)? },
+        (None, None, Some(t)) => Selector::Tag {
+            key: field("tag.key", t.key, MAX_TAG_KEY_CHARS)?,
+            value: field("tag.value", t.value, MAX_TAG_VALUE_CHARS)?,
+        },
         (None, Some(_), None) => return Err(bad("`service` needs its `cluster`".into())),
         (None, None, None) => return Err(bad("name a `cluster` (and `service`) or a `tag`".into())),
         _ => return Err(bad("give either `cluster`/`service` or `tag`, not both".into())),
     };
+    let dry_run = config.dry_run || p.dry_run.unwrap_or(false);
     let now = match p.now {
         None => clock,
-        Some(t) => parse_time("now", &t).map_err(bad)?,
+        Some(_) if !dry_run => {
+            return Err(bad("`now` is only for dry runs: a keep-alive is always measured from the real clock".into()))
+        }
+        Some(t) => parse_now(&t, clock)?,
     };
     let max = Duration::hours(config.max_wake_hours.into());
     let until = match (p.hours, p.until) {
@@ -122,23 +148,27 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
         (None, Some(t)) => {
             let until = parse_time("until", &t).map_err(bad)?;
             if until <= now {
-                return Err(bad(format!("`until` = {t} is not in the future (now is {})", rfc3339(now))));
+                return Err(bad(format!("`until` = {:?} is not in the future (now is {})", echo(&t), rfc3339(now))));
             }
             if until - now > max {
-                return Err(bad(format!("`until` = {t} is more than MAX_WAKE_HOURS ({}) away", config.max_wake_hours)));
+                return Err(bad(format!(
+                    "`until` = {:?} is more than MAX_WAKE_HOURS ({}) away",
+                    echo(&t),
+                    config.max_wake_hours
+                )));
             }
             until
         }
         (Some(_), Some(_)) => return Err(bad("give either `hours` or `until`, not both".into())),
         (None, None) => return Err(bad("say how long: `hours` or `until`".into())),
     };
-    Ok(WakeRequest { selector, until, now, dry_run: config.dry_run || p.dry_run.unwrap_or(false) })
+    Ok(WakeRequest { selector, until, now, dry_run })
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| format!("`{field}` = {text:?} is not an RFC 3339 time like 2026-11-20T22:00:00Z"))
+        .map_err(|_| format!("`{field}` = {:?} is not an RFC 3339 time like 2026-11-20T22:00:00Z", echo(text)))
 }
 
 /// A service `wake` kept awake, and until when.
@@ -164,6 +194,17 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     config: &Config,
     req: &WakeRequest,
 ) -> Result<WakeReport, WakeError> {
+    wake_until(fleet, config, req, None).await
+}
+
+/// Like `wake`, starting no service after `deadline`: those are reported `not_reached`.
+pub async fn wake_until<F: ReadFleet + ChangeService>(
+    fleet: &F,
+    config: &Config,
+    req: &WakeRequest,
+    deadline: Option<Instant>,
+) -> Result<WakeReport, WakeError> {
+    let limits = config.limits(deadline);
     let before = Counters::read(fleet);
     let mut observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
     if !observation.missing.is_empty() {
@@ -183,6 +224,12 @@ pub async fn wake<F: ReadFleet + ChangeService>(
             Scope::Protected { value, source } => {
                 protected.push(format!("{} ({}={value} on the {})", s.id, config.scope_tag_key, source.describe()))
             }
+            Scope::Untrimmed { value, source } => protected.push(format!(
+                "{} ({}=`{value}` on the {} has spaces around it; fix the tag)",
+                s.id,
+                config.scope_tag_key,
+                source.describe()
+            )),
             Scope::OutOfScope => unmanaged.push(s.id.to_string()),
             Scope::Managed => managed.push((s, view)),
         }
@@ -196,22 +243,41 @@ pub async fn wake<F: ReadFleet + ChangeService>(
 
     let value = rfc3339(req.until);
     let key = &config.tags.keep_alive;
+    let reads_back = KeepAlive::parse(&value).ok().map(|k| k.state(req.now, chrono_tz::UTC))
+        == Some(KeepAliveState::Active { until: Some(req.until) });
     let (mut kept_alive, mut failed, mut to_plan) = (vec![], vec![], vec![]);
     for (mut s, view) in managed {
         let own_lasts = view.keep_alive_source == Some(Source::Service)
             && matches!(view.keep_alive, KeepAliveState::Active { until } if until.is_none_or(|t| t >= req.until));
         if !own_lasts && !req.dry_run {
-            if let Err(e) = fleet.tag(&s.id, key, &value).await {
+            let not_done = |reason: &str, error: Option<CallError>| {
                 let from = Capacity::new(s.desired, s.scaling);
                 let entry = PlanEntry {
                     id: s.id.clone(),
                     action: Action::Skip,
-                    reason: "writing the keep-alive failed; nothing else was changed".into(),
+                    reason: reason.into(),
                     to: from.clone(),
                     from,
-                    warnings: view.warnings,
+                    warnings: view.warnings.clone(),
                 };
-                failed.push(Outcome { entry, steps: vec![], error: Some(e), not_reached: false });
+                let not_reached = error.is_none();
+                Outcome { entry, steps: vec![], error, not_reached }
+            };
+            if limits.past_deadline() {
+                failed.push(not_done("the deadline came before its keep-alive was written; nothing was changed", None));
+                continue;
+            }
+            let written = if reads_back {
+                fleet.tag(&s.id, key, &value).await
+            } else {
+                Err(CallError {
+                    operation: "ecs:TagResource",
+                    code: Some("RefusedByCostSaver".into()),
+                    message: format!("keep-alive `{value}` would not read back as {}", rfc3339(req.until)),
+                })
+            };
+            if let Err(e) = written {
+                failed.push(not_done("writing the keep-alive failed; nothing else was changed", Some(e)));
                 continue;
             }
         }
@@ -219,7 +285,8 @@ pub async fn wake<F: ReadFleet + ChangeService>(
             cluster: s.id.cluster.clone(),
             service: s.id.name.clone(),
             until: if own_lasts { describe_existing(&view.keep_alive) } else { value.clone() },
-            written: !own_lasts,
+            // A dry run writes nothing, and says so.
+            written: !own_lasts && !req.dry_run,
         });
         if !own_lasts {
             s.tags.insert(key.clone(), value.clone());
@@ -228,7 +295,7 @@ pub async fn wake<F: ReadFleet + ChangeService>(
     }
 
     let plan = plan(&to_plan, config, inv);
-    let mut outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(None)).await;
+    let mut outcomes = apply(&plan, fleet, &config.tags.saved, &limits).await;
     outcomes.extend(failed);
     let mut summary = summarise(fleet, config, &inv, &to_plan, outcomes, observation.warnings, before).await;
     summary.mode = "wake";

@@ -1,6 +1,9 @@
 //! The local demo: a moto server seeded with a small fleet, then the real `scale-down` and
 //! `scale-up` functions served by `cargo lambda watch` and invoked with files from `events/`.
 //! Run it with `scripts/demo.sh`.
+//!
+//! `demo --serve [--port N]` (`scripts/local-endpoint.sh`) only starts and seeds the endpoint,
+//! prints the commands to run the functions against it, and keeps it up until Ctrl-C.
 
 #[path = "mod.rs"]
 mod support;
@@ -12,6 +15,59 @@ use support::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, S
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => demo().await,
+        ["--serve"] => serve(support::free_port()).await,
+        ["--serve", "--port", port] => serve(port.parse().expect("--port takes a port number")).await,
+        _ => {
+            eprintln!("usage: demo [--serve [--port N]]");
+            std::process::exit(2);
+        }
+    }
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn request_stop(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A moto server seeded with the demo fleet, left running for the engineer's own invocations.
+async fn serve(port: u16) {
+    let moto = Moto::start_on(port);
+    seed_demo_fleet(&Seeder::new(&moto.sdk_config().await)).await;
+    let env_file = support::project_root().join("target/local-endpoint.env");
+    std::fs::create_dir_all(env_file.parent().unwrap()).unwrap();
+    let exports: String = moto.env().iter().map(|(k, v)| format!("export {k}={v}\n")).collect();
+    std::fs::write(&env_file, &exports).unwrap();
+    println!("Local AWS endpoint ready: {} (moto server), seeded with the demo fleet:", moto.endpoint);
+    println!(
+        "  clusters {}; services pr-101-web, pr-101-api, pr-202-web, grafana, checkout, ...",
+        DEMO_CLUSTERS.join(", ")
+    );
+    println!("\nIn another shell, from the project folder:\n");
+    println!("  source target/local-endpoint.env          # {}", exports.trim().replace('\n', "; "));
+    println!("  export PATH=$PWD/.venv/bin:$PATH");
+    println!("  cargo lambda watch &");
+    println!("  cargo lambda invoke scale-down --data-file events/friday-evening.json");
+    println!("  cargo lambda invoke scale-up --data-file events/monday-morning.json");
+    println!("  aws ecs list-services --cluster previews  # any AWS CLI call works too, with the same variables");
+    println!("\nCtrl-C stops the endpoint (its state is lost).");
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, request_stop as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, request_stop as *const () as libc::sighandler_t);
+    }
+    while !STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_file(&env_file);
+    println!("Stopping the endpoint.");
+    drop(moto);
+}
+
+async fn demo() {
     println!("Building the functions ...");
     build_functions();
     println!("Starting a local AWS endpoint (moto server on 127.0.0.1) and seeding the demo fleet ...");

@@ -78,7 +78,10 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let port = free_port();
+        Moto::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Moto {
         let mut cmd = Command::new(venv_tool("moto_server"));
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = spawn_in_own_group(&mut cmd);

@@ -171,3 +171,88 @@ async fn a_failed_keep_alive_write_leaves_that_service_alone_and_is_reported() {
     assert_eq!(failed.service, "api");
     assert_eq!(f.service("previews", "api").desired, 0, "not restored without its keep-alive");
 }
+
+/// Issue 9: what `wake` must refuse or say.
+mod hostile {
+    use super::*;
+
+    fn clock() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T21:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn issue9_item5_wake_refuses_nulls_and_wrong_shapes() {
+        let c = config();
+        for (payload, needle) in [
+            (json!({"tag": ["preview-id", "pr-1"], "hours": 1}), "`tag` must be an object"),
+            (json!({"tag": "preview-id=pr-1", "hours": 1}), "`tag` must be an object"),
+            (json!({"cluster": "previews", "hours": 1, "dry_run": null}), "`dry_run` is null"),
+            (json!({"tag": {"key": "preview-id", "value": null}, "hours": 1}), "`value` is null"),
+            (json!({"cluster": "previews", "service": null, "hours": 1}), "`service` is null"),
+        ] {
+            let err = parse_wake(&payload, clock(), &c).unwrap_err();
+            assert!(err.to_string().contains(needle), "{payload}: {err}");
+        }
+    }
+
+    #[test]
+    fn issue9_item6_wake_measures_keep_alives_from_the_real_clock() {
+        let c = config();
+        let err = parse_wake(&json!({"cluster": "previews", "hours": 72, "now": "2099-01-01T00:00:00Z"}), clock(), &c)
+            .unwrap_err();
+        assert!(err.to_string().contains("`now` is only for dry runs"), "{err}");
+        let err = parse_wake(
+            &json!({"cluster": "previews", "until": "2099-01-01T00:00:00Z", "now": "2098-12-31T00:00:00Z"}),
+            clock(),
+            &c,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("only for dry runs"), "{err}");
+        // An `until` already past by the real clock is refused, whatever `now` a dry run names.
+        let err =
+            parse_wake(&json!({"cluster": "previews", "until": "2026-11-20T20:00:00Z"}), clock(), &c).unwrap_err();
+        assert!(err.to_string().contains("not in the future"), "{err}");
+        let req = parse_wake(&json!({"cluster": "previews", "hours": 2}), clock(), &c).unwrap();
+        assert_eq!(req.until, clock() + chrono::Duration::hours(2));
+        // A what-if is allowed as a dry run, within the window.
+        let dry = parse_wake(
+            &json!({"cluster": "previews", "hours": 2, "dry_run": true, "now": "2026-11-21T09:00:00Z"}),
+            clock(),
+            &c,
+        )
+        .unwrap();
+        assert!(dry.dry_run);
+        let far = parse_wake(
+            &json!({"cluster": "previews", "hours": 2, "dry_run": true, "now": "2099-01-01T00:00:00Z"}),
+            clock(),
+            &c,
+        );
+        assert!(far.unwrap_err().to_string().contains("days from the real clock"));
+    }
+
+    #[tokio::test]
+    async fn issue9_item7_a_dry_run_wake_writes_nothing_and_says_so() {
+        let f = fleet();
+        let c = config();
+        let req = parse_wake(&json!({"cluster": "previews", "hours": 2, "dry_run": true}), clock(), &c).unwrap();
+        let report = wake(&f, &c, &req).await.unwrap();
+        assert!(!report.kept_alive.is_empty());
+        assert!(report.kept_alive.iter().all(|k| !k.written), "{:?}", report.kept_alive);
+        assert_eq!(f.writes(), 0);
+    }
+
+    #[test]
+    fn issue9_item8_wake_errors_cut_what_they_echo() {
+        let c = config();
+        let huge = "p".repeat(1 << 20);
+        for payload in [
+            json!({"cluster": huge, "hours": 1}),
+            json!({"tag": {"key": "k", "value": huge}, "hours": 1}),
+            json!({"cluster": "previews", "until": huge}),
+            json!({huge.clone(): 1}),
+        ] {
+            let err = parse_wake(&payload, clock(), &c).unwrap_err().to_string();
+            assert!(err.len() < 1_000, "{} bytes: {}", err.len(), &err[..200]);
+        }
+    }
+}
