@@ -135,8 +135,11 @@ async fn sleeps_and_restores_a_multi_cluster_fleet_exactly() {
             ("tagging:GetResources", 1),
             ("ecs:ListServices", 2),
             ("ecs:DescribeClusters", 1),
-            ("ecs:DescribeServices", 6 + 2 + 1 + 1),
-            ("application-autoscaling:DescribeScalableTargets", 2),
+            // Discovery (6 + 2 + 1 + 1 batches), then the overlap checks before and after the
+            // writes over the 74 services put to sleep (60 + 12 + 2: 6 + 2 + 1 batches each).
+            ("ecs:DescribeServices", 6 + 2 + 1 + 1 + 2 * (6 + 2 + 1)),
+            // The 74 asked once; the 60 autoscaled again after the writes.
+            ("application-autoscaling:DescribeScalableTargets", 2 + 2),
             ("ecs:DescribeTaskDefinition", 1),
             ("ecs:TagResource", 74),
             ("application-autoscaling:RegisterScalableTarget", 60),

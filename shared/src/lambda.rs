@@ -149,9 +149,15 @@ async fn run_wake<F: ReadFleet + ChangeService>(
 }
 
 fn wake_result(report: WakeReport) -> Result<Value, Diagnostic> {
-    let failed: Vec<String> = report.summary.failures().map(|f| format!("{}/{}", f.cluster, f.service)).collect();
+    let failed: Vec<String> = report
+        .summary
+        .failures()
+        .map(|f| {
+            format!("{}/{}: {}", f.cluster, f.service, f.error.as_deref().unwrap_or("not reached before the deadline"))
+        })
+        .collect();
     if !failed.is_empty() {
-        return Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join(", "))));
+        return Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join("; "))));
     }
     Ok(serde_json::to_value(&report).unwrap_or_default())
 }

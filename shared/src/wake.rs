@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -162,7 +162,8 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
         (Some(_), Some(_)) => return Err(bad("give either `hours` or `until`, not both".into())),
         (None, None) => return Err(bad("say how long: `hours` or `until`".into())),
     };
-    Ok(WakeRequest { selector, until, now, dry_run })
+    // Whole seconds: the keep-alive tag holds seconds, and what is written must read back as is.
+    Ok(WakeRequest { selector, until: until.trunc_subsecs(0), now, dry_run })
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {

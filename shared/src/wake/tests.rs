@@ -255,4 +255,17 @@ mod hostile {
             assert!(err.len() < 1_000, "{} bytes: {}", err.len(), &err[..200]);
         }
     }
+
+    /// The real clock has nanoseconds; the tag holds seconds. What is written must read back.
+    #[tokio::test]
+    async fn issue9_item2_a_keep_alive_from_a_sub_second_clock_reads_back() {
+        let f = fleet();
+        let c = config();
+        let clock = DateTime::parse_from_rfc3339("2026-11-20T21:00:00.123456789Z").unwrap().with_timezone(&Utc);
+        let req = parse_wake(&json!({"cluster": "previews", "hours": 2}), clock, &c).unwrap();
+        assert_eq!(crate::plan::rfc3339(req.until), "2026-11-20T23:00:00Z");
+        let report = wake(&f, &c, &req).await.unwrap();
+        assert_eq!(report.summary.count("failed"), 0, "{:?}", report.summary.services);
+        assert!(report.kept_alive.iter().all(|k| k.written && k.until == "2026-11-20T23:00:00Z"));
+    }
 }
