@@ -156,10 +156,13 @@ fn floor(mode: &str) -> Vec<(&'static str, u64, &'static str)> {
     ];
     if mode == "scale-down" {
         rows.push(("ecs:TagResource", n, ""));
-        rows[3].2 = "ids of every service put to sleep: ⌈N/50⌉ (autoscaled ones are unknown before asking)";
+        rows[2].2 = "plus the overlap checks: one re-read per 10 before and one after writing";
+        rows[3].2 = "ids of every service put to sleep: ⌈N/50⌉ (autoscaled ones are unknown before asking), \
+                     plus the autoscaled ones again after writing";
     } else {
         rows.push(("ecs:UntagResource", n, ""));
         rows[2].2 = "plus one re-read per 10 restored (the overlap check after write)";
+        rows[3].2 = "plus the autoscaled ones again after writing (the overlap check)";
     }
     rows
 }
