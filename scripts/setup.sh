@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Python tools this project needs (moto server, cargo-lambda, zig, SAM CLI with
 # cfn-lint) into ./.venv from requirements.txt. Idempotent: does nothing when already in place.
+# `--browser` also installs Debian's chromium (the waking page's browser test needs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  echo "Installing Debian's chromium for the browser tests ..."
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium > /dev/null
+fi
 stamp=.venv/.requirements.sha256
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -4,7 +4,7 @@
 # end-to-end tests through cargo lambda, the template linters and `sam build`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --browser
 export SAM_CLI_TELEMETRY=0
 export PATH="$PWD/.venv/bin:$PATH"
 

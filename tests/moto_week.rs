@@ -48,6 +48,9 @@ impl ReadFleet for SimulatedDeployments<'_> {
     async fn task_sizes(&self, task_definitions: &[String]) -> BTreeMap<String, Result<TaskSize, String>> {
         self.aws.task_sizes(task_definitions).await
     }
+    async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
+        self.aws.woken_by(target_group_arn, key).await
+    }
     fn calls(&self) -> BTreeMap<String, u32> {
         self.aws.calls()
     }

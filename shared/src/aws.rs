@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_ecs as ecs;
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_elasticloadbalancingv2 as elb;
 use aws_sdk_resourcegroupstagging as rgt;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
@@ -27,13 +28,14 @@ const READ_CONCURRENCY: usize = 8;
 
 /// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
 /// the template must allow each (tests/template_guard.rs).
-pub const READ_OPERATIONS: [&str; 6] = [
+pub const READ_OPERATIONS: [&str; 7] = [
     "tagging:GetResources",
     "ecs:ListServices",
     "ecs:DescribeServices",
     "ecs:DescribeClusters",
     "ecs:DescribeTaskDefinition",
     "application-autoscaling:DescribeScalableTargets",
+    "elasticloadbalancing:DescribeTags",
 ];
 
 /// Every write this adapter makes, named as IAM names the actions; the template's guard policy
@@ -48,6 +50,7 @@ pub struct AwsFleet {
     ecs: ecs::Client,
     aas: aas::Client,
     tagging: rgt::Client,
+    elb: elb::Client,
     calls: Mutex<BTreeMap<String, u32>>,
     retries: Arc<Mutex<BTreeMap<String, u32>>>,
 }
@@ -151,7 +154,16 @@ impl AwsFleet {
                     .build(),
             ),
             tagging: rgt::Client::from_conf(
-                rgt::config::Builder::from(config).timeout_config(limits).interceptor(counter("tagging")).build(),
+                rgt::config::Builder::from(config)
+                    .timeout_config(limits.clone())
+                    .interceptor(counter("tagging"))
+                    .build(),
+            ),
+            elb: elb::Client::from_conf(
+                elb::config::Builder::from(config)
+                    .timeout_config(limits)
+                    .interceptor(counter("elasticloadbalancing"))
+                    .build(),
             ),
             calls: Mutex::new(BTreeMap::new()),
             retries,
@@ -491,6 +503,16 @@ impl ReadFleet for AwsFleet {
             .buffer_unordered(READ_CONCURRENCY)
             .collect()
             .await
+    }
+
+    async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
+        const OP: &str = "elasticloadbalancing:DescribeTags";
+        self.count(OP);
+        let out =
+            self.elb.describe_tags().resource_arns(target_group_arn).send().await.map_err(|e| call_error(OP, e))?;
+        let service_arn =
+            out.tag_descriptions().iter().flat_map(|d| d.tags()).find(|t| t.key() == Some(key)).and_then(|t| t.value());
+        Ok(service_arn.and_then(ServiceId::from_arn))
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {

@@ -21,6 +21,8 @@ pub struct TagKeys {
     pub keep_alive: String,
     pub schedule: String,
     pub saved: String,
+    /// On a waking target group: the ARN of the service a request to it wakes.
+    pub wakes: String,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Config {
     pub dry_run: bool,
     /// The longest keep-alive `wake` may set.
     pub max_wake_hours: u32,
+    /// How long a request to a sleeping service keeps it awake (`waker`).
+    pub wake_on_request_minutes: u32,
     /// `UpdateService` calls per second sustained, and the burst, this tool allows itself.
     pub update_service_rate: u32,
     pub update_service_burst: u32,
@@ -83,6 +87,7 @@ impl Config {
             keep_alive: format!("{}keep-alive", prefix.1),
             schedule: format!("{}schedule", prefix.1),
             saved: format!("{}saved", prefix.1),
+            wakes: format!("{}wakes", prefix.1),
         };
         check_tag_key(&tags.keep_alive).map_err(|p| err(&prefix, p))?;
 
@@ -136,6 +141,7 @@ impl Config {
         let update_service_rate = number("UPDATE_SERVICE_RATE", "5", 1000)?;
         let update_service_burst = number("UPDATE_SERVICE_BURST", "50", 1000)?;
         let write_concurrency = number("WRITE_CONCURRENCY", "8", 64)?;
+        let wake_on_request_minutes = number("WAKE_ON_REQUEST_MINUTES", "60", 24 * 60)?;
 
         let d = Prices::US_EAST_1;
         let price = |name: &'static str, default: f64| {
@@ -164,6 +170,7 @@ impl Config {
             grace_period_minutes,
             dry_run,
             max_wake_hours,
+            wake_on_request_minutes,
             update_service_rate,
             update_service_burst,
             write_concurrency,

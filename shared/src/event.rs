@@ -277,6 +277,14 @@ mod tests {
                 seen += 1;
                 continue;
             }
+            if name.starts_with("alb-") {
+                let request: aws_lambda_events::alb::AlbTargetGroupRequest =
+                    serde_json::from_value(payload.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(request.request_context.elb.target_group_arn.is_some(), "{name}");
+                assert!(parse_invocation(&payload, Mode::ScaleDown, clock(), false).is_err(), "{name} is waker-only");
+                seen += 1;
+                continue;
+            }
             let parse = |mode| parse_invocation(&payload, mode, clock(), false);
             let down = parse(Mode::ScaleDown).unwrap_or_else(|e| panic!("{name}: {e}"));
             let friday = clock();
@@ -297,7 +305,7 @@ mod tests {
             assert_eq!(parse(Mode::ScaleUp).is_ok(), !force, "{name}: force files are for scale-down only");
             seen += 1;
         }
-        assert_eq!(seen, 12);
+        assert_eq!(seen, 13);
     }
 
     #[test]

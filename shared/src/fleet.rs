@@ -75,6 +75,14 @@ pub trait ReadFleet {
         task_definitions: &[String],
     ) -> impl Future<Output = BTreeMap<String, Result<TaskSize, String>>> + Send;
 
+    /// The service a waking target group wakes, read from its `key` tag (a service ARN); `None`
+    /// when the target group carries no such tag (not one of the tool's).
+    fn woken_by(
+        &self,
+        target_group_arn: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ServiceId>, CallError>> + Send;
+
     /// AWS calls made so far, per operation.
     fn calls(&self) -> BTreeMap<String, u32>;
 

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_lambda_events::alb::{AlbTargetGroupRequest, AlbTargetGroupResponse};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
@@ -87,6 +88,31 @@ pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
         })
     }))
     .await
+}
+
+/// Serves `waker` until the runtime stops: requests routed by a sleeping service's waking rule.
+pub async fn serve_waker() -> Result<(), lambda_runtime::Error> {
+    let (config, fleet) = start().await?;
+    let (config, fleet) = (&config, &fleet);
+    let recent = &crate::waker::RecentlyWoken::default();
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<AlbTargetGroupRequest>| {
+        Box::pin(handle_waker(config, fleet, event.payload, Utc::now(), recent))
+    }))
+    .await
+}
+
+/// One request to the waker: always an HTTP answer (the load balancer shows errors as 502s).
+pub async fn handle_waker<F: ReadFleet + ChangeService>(
+    config: &Config,
+    fleet: &F,
+    request: AlbTargetGroupRequest,
+    clock: DateTime<Utc>,
+    recent: &crate::waker::RecentlyWoken,
+) -> Result<AlbTargetGroupResponse, Diagnostic> {
+    let target_group = request.request_context.elb.target_group_arn.as_deref();
+    let answer = crate::waker::decide(config, fleet, target_group, clock, recent).await;
+    tracing::info!(method = %request.http_method, path = request.path.as_deref().unwrap_or(""), answer = ?answer, "waker");
+    Ok(crate::waker::respond(&request, &answer))
 }
 
 /// A direct invocation answers with the report or a typed error; a Function URL request with an

@@ -24,6 +24,7 @@ pub mod schedule;
 pub mod summary;
 pub mod tags;
 pub mod wake;
+pub mod waker;
 
 pub use config::Config;
 pub use plan::{Invocation, Mode};

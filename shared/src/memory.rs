@@ -63,6 +63,8 @@ struct State {
     clusters: BTreeMap<String, Tags>,
     services: BTreeMap<String, MemoryService>,
     task_definitions: BTreeMap<String, TaskSize>,
+    /// Waking target group ARN -> its tags.
+    target_groups: BTreeMap<String, Tags>,
     calls: BTreeMap<String, u32>,
     writes: u32,
     fail_writes: Vec<u32>,
@@ -96,6 +98,12 @@ impl MemoryFleet {
     pub fn add_cluster(&self, name: &str, tags: &[(&str, &str)]) {
         let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.lock().clusters.insert(name.to_string(), tags);
+    }
+
+    /// A target group with these tags (the waker reads which service it wakes from them).
+    pub fn add_target_group(&self, arn: &str, tags: &[(&str, &str)]) {
+        let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.lock().target_groups.insert(arn.to_string(), tags);
     }
 
     pub fn add_task_definition(&self, arn: &str, size: TaskSize) {
@@ -314,6 +322,13 @@ impl ReadFleet for MemoryFleet {
                 (def.clone(), size)
             })
             .collect()
+    }
+
+    async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
+        self.interleave().await;
+        let mut state = self.lock();
+        *state.calls.entry("elasticloadbalancing:DescribeTags".into()).or_insert(0) += 1;
+        Ok(state.target_groups.get(target_group_arn).and_then(|t| t.get(key)).and_then(|arn| ServiceId::from_arn(arn)))
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {

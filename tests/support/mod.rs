@@ -379,7 +379,20 @@ pub fn build_functions() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(project_root())
-        .args(["build", "--quiet", "-p", "scale-down", "-p", "scale-up", "-p", "reconcile", "-p", "wake"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "scale-down",
+            "-p",
+            "scale-up",
+            "-p",
+            "reconcile",
+            "-p",
+            "wake",
+            "-p",
+            "waker",
+        ])
         .status()
         .unwrap();
     assert!(status.success(), "building the functions failed");

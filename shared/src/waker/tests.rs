@@ -1,0 +1,149 @@
+use aws_lambda_events::http::header::{ACCEPT, RETRY_AFTER};
+
+use super::*;
+use crate::memory::{MemoryFleet, MemoryService};
+
+const WAKES: &str = "cost-saver:wakes";
+const WAKING_TG: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/csw-pr-101-web/0123456789abcdef";
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn config() -> Config {
+    Config::from_lookup(|_| None).unwrap()
+}
+
+fn fleet() -> MemoryFleet {
+    let f = MemoryFleet::new();
+    f.add_cluster("previews", &[("Environment", "preview")]);
+    f.add_cluster("prod", &[("Environment", "prod")]);
+    f.add_service(
+        MemoryService::new("previews", "pr-101-web", 0).tag("cost-saver:saved", "desired=2 at=2026-11-20T20:00:00Z"),
+    );
+    f.add_service(MemoryService::new("prod", "checkout", 3));
+    f.add_target_group(WAKING_TG, &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web")]);
+    f.add_target_group("tg-prod", &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout")]);
+    f.add_target_group("tg-app", &[("team", "web")]);
+    f
+}
+
+fn request(method: Method, accept: &str) -> AlbTargetGroupRequest {
+    let mut r = AlbTargetGroupRequest::default();
+    r.http_method = method;
+    r.path = Some("/".into());
+    r.headers.insert(ACCEPT, HeaderValue::from_str(accept).unwrap());
+    r.request_context.elb.target_group_arn = Some(WAKING_TG.into());
+    r
+}
+
+fn body(r: &AlbTargetGroupResponse) -> String {
+    match &r.body {
+        Some(Body::Text(t)) => t.clone(),
+        other => panic!("no text body: {other:?}"),
+    }
+}
+
+#[test]
+fn keep_alives_round_up_to_ten_minutes_so_a_burst_writes_one() {
+    assert_eq!(keep_alive_until(at("2026-11-20T21:00:00Z"), 60), at("2026-11-20T22:00:00Z"));
+    assert_eq!(keep_alive_until(at("2026-11-20T21:00:01Z"), 60), at("2026-11-20T22:10:00Z"));
+    assert_eq!(keep_alive_until(at("2026-11-20T21:09:59.5Z"), 60), at("2026-11-20T22:10:00Z"));
+}
+
+#[tokio::test]
+async fn a_request_restores_its_service_with_a_keep_alive_and_answers_a_reloading_page() {
+    let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
+    let clock = at("2026-11-20T21:03:00Z");
+    let answer = decide(&c, &f, Some(WAKING_TG), clock, &recent).await;
+    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
+    let web = f.service("previews", "pr-101-web");
+    assert_eq!(web.desired, 2, "restored");
+    assert_eq!(web.tags["cost-saver:keep-alive"], "2026-11-20T22:10:00Z");
+    assert!(!web.tags.contains_key("cost-saver:saved"));
+
+    let page = respond(&request(Method::GET, "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"), &answer);
+    assert_eq!(page.status_code, 503);
+    assert_eq!(page.headers[RETRY_AFTER], "10");
+    assert_eq!(page.headers[CONTENT_TYPE], "text/html; charset=utf-8");
+    let html = body(&page);
+    assert!(html.contains(r#"<meta http-equiv="refresh" content="10">"#), "{html}");
+    assert!(html.contains("<title>pr-101-web is waking up, usually about a minute.</title>"), "{html}");
+
+    let head = respond(&request(Method::HEAD, "text/html"), &answer);
+    assert_eq!((head.status_code, head.body.is_none()), (503, true));
+    let api = respond(&request(Method::POST, "application/json"), &answer);
+    assert_eq!(api.headers[CONTENT_TYPE], "text/plain; charset=utf-8");
+    assert_eq!(api.headers[RETRY_AFTER], "10");
+    assert_eq!(body(&api), "pr-101-web is waking up, usually about a minute.\n");
+}
+
+#[tokio::test]
+async fn many_requests_wake_once() {
+    let (f, c) = (fleet(), config());
+    for i in 0..20 {
+        // A new process every few requests (cold starts): the tags, not memory, make it idempotent.
+        let recent = RecentlyWoken::default();
+        let clock = at("2026-11-20T21:03:00Z") + Duration::seconds(i * 20);
+        let answer = decide(&c, &f, Some(WAKING_TG), clock, &recent).await;
+        assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() }, "request {i}");
+    }
+    let log = f.log();
+    let keep_alives = log.iter().filter(|l| l.contains("cost-saver:keep-alive=")).count();
+    assert_eq!(keep_alives, 1, "{log:?}");
+    assert_eq!(log.iter().filter(|l| l.starts_with("ecs:UpdateService")).count(), 1, "{log:?}");
+
+    // A warm process answers a burst from memory: no AWS call at all.
+    let recent = RecentlyWoken::default();
+    decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:10:00Z"), &recent).await;
+    let calls = f.calls();
+    for _ in 0..50 {
+        decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:10:01Z"), &recent).await;
+    }
+    assert_eq!(f.calls(), calls);
+}
+
+#[tokio::test]
+async fn what_cannot_be_woken_gets_a_page_that_does_not_reload() {
+    let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
+    let clock = at("2026-11-20T21:03:00Z");
+    for (tg, needle) in [
+        (Some("tg-prod"), "protected"),
+        (Some("tg-app"), "carries no cost-saver:wakes tag"),
+        (Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/gone/1"), "wakes no service"),
+        (None, "did not come through a load balancer"),
+    ] {
+        let answer = decide(&c, &f, tg, clock, &recent).await;
+        let Answer::Refused { why } = &answer else { panic!("{tg:?}: {answer:?}") };
+        assert!(why.contains(needle), "{tg:?}: {why}");
+        let page = respond(&request(Method::GET, "text/html"), &answer);
+        let html = body(&page);
+        assert!(!html.contains("http-equiv=\"refresh\""), "{html}");
+        assert!(!page.headers.contains_key(RETRY_AFTER));
+    }
+    assert_eq!(f.service("prod", "checkout").desired, 3);
+    assert!(f.log().is_empty(), "{:?}", f.log());
+}
+
+#[tokio::test]
+async fn a_failed_restore_reloads_and_tries_again() {
+    let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
+    f.fail_write(2); // keep-alive written, the restore's UpdateService throttled
+    let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:00Z"), &recent).await;
+    let Answer::Retrying { service, why } = &answer else { panic!("{answer:?}") };
+    assert_eq!(service, "pr-101-web");
+    assert!(why.contains("ThrottlingException"), "{why}");
+    assert!(page(&answer).contains("http-equiv=\"refresh\""));
+    // The next reload finishes it.
+    let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:10Z"), &recent).await;
+    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
+    assert_eq!(f.service("previews", "pr-101-web").desired, 2);
+}
+
+#[test]
+fn the_page_escapes_what_it_shows() {
+    let html = page(&Answer::Refused { why: "<script>alert(1)</script>".into() });
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;"));
+}

@@ -1,0 +1,71 @@
+//! Issue 10 (first part): the waker, built and served by `cargo lambda watch`, invoked with
+//! `events/alb-request.json` against moto server: a request routed to a sleeping service's
+//! waking target group restores that service and answers with the waking page.
+
+mod support;
+
+use aws_sdk_elasticloadbalancingv2 as elb;
+use serde_json::Value;
+use support::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, DEMO_CLUSTERS};
+
+const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_to_the_waking_target_group_wakes_its_service_through_cargo_lambda() {
+    build_functions();
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let seeder = Seeder::new(&sdk);
+    seed_demo_fleet(&seeder).await;
+    let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let watch = LambdaWatch::start(&moto.env());
+    watch.invoke_file("scale-down", &event_file("friday-evening.json")).unwrap();
+    assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].desired, 0);
+
+    // The waking target group of pr-101-web, as the tool tags it.
+    let lb = elb::Client::new(&sdk);
+    let wakes = elb::types::Tag::builder().key("cost-saver:wakes").value(SERVICE_ARN).build();
+    let group = lb
+        .create_target_group()
+        .name("csw-pr-101-web")
+        .target_type(elb::types::TargetTypeEnum::Lambda)
+        .tags(wakes)
+        .send()
+        .await
+        .unwrap();
+    let group_arn = group.target_groups()[0].target_group_arn().unwrap().to_string();
+    let other = lb
+        .create_target_group()
+        .name("not-a-waker")
+        .target_type(elb::types::TargetTypeEnum::Lambda)
+        .send()
+        .await
+        .unwrap();
+    let other_arn = other.target_groups()[0].target_group_arn().unwrap().to_string();
+
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(event_file("alb-request.json")).unwrap()).unwrap();
+    event["requestContext"]["elb"]["targetGroupArn"] = Value::String(group_arn);
+    let answer = watch.invoke_ascii("waker", &event.to_string()).unwrap();
+    assert_eq!(answer["statusCode"], 503, "{answer:#}");
+    let body = answer["body"].as_str().unwrap();
+    assert!(body.contains("pr-101-web is waking up"), "{body}");
+    assert!(body.contains(r#"http-equiv="refresh""#), "{body}");
+    let woken = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let web = &woken["previews/pr-101-web"];
+    assert_eq!(web.desired, before["previews/pr-101-web"].desired, "restored to its saved count");
+    assert!(!web.tags.contains_key("cost-saver:saved"));
+    let keep_alive = web.tags["cost-saver:keep-alive"].clone();
+    assert_eq!(woken["previews/pr-101-api"].desired, 0, "only the service its target group names");
+
+    // A second request: same page, nothing rewritten.
+    let again = watch.invoke_ascii("waker", &event.to_string()).unwrap();
+    assert_eq!(again["statusCode"], 503);
+    assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].tags["cost-saver:keep-alive"], keep_alive);
+
+    // A target group that is not the tool's wakes nothing, and its page does not reload.
+    event["requestContext"]["elb"]["targetGroupArn"] = Value::String(other_arn);
+    let refused = watch.invoke_ascii("waker", &event.to_string()).unwrap();
+    let body = refused["body"].as_str().unwrap();
+    assert!(body.contains("Nothing to wake here") && !body.contains("refresh"), "{body}");
+}
