@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::cost::TaskSize;
 use ecs_cost_saver::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
-use ecs_cost_saver::model::{Bounds, ServiceId};
+use ecs_cost_saver::model::{Bounds, Fresh, ListenerRule, RuleCondition, ServiceId};
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::saved::SavedState;
 use ecs_cost_saver::{Config, Invocation, Mode};
@@ -51,14 +51,48 @@ impl ReadFleet for SimulatedDeployments<'_> {
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
         self.aws.woken_by(target_group_arn, key).await
     }
+    async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
+        self.aws.waking_groups(key).await
+    }
     fn calls(&self) -> BTreeMap<String, u32> {
         self.aws.calls()
     }
 }
 
 impl ChangeService for SimulatedDeployments<'_> {
-    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<(ServiceId, u32, Option<String>)>, CallError> {
+    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<Fresh>, CallError> {
         self.aws.current(ids, key).await
+    }
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        self.aws.listener_rules(target_groups).await
+    }
+    async fn ensure_waking_group(
+        &self,
+        name: &str,
+        key: &str,
+        service: &str,
+        waker: &str,
+    ) -> Result<String, CallError> {
+        self.aws.ensure_waking_group(name, key, service, waker).await
+    }
+    async fn create_rule(
+        &self,
+        listener: &str,
+        priority: u32,
+        conditions: &[RuleCondition],
+        target_group: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), CallError> {
+        self.aws.create_rule(listener, priority, conditions, target_group, tags).await
+    }
+    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
+        self.aws.delete_rule(rule_arn).await
+    }
+    async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
+        self.aws.delete_target_group(target_group).await
+    }
+    async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
+        self.aws.all_healthy(target_groups).await
     }
     async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
         self.aws.tag(id, key, value).await

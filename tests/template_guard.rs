@@ -163,7 +163,7 @@ fn every_function_carries_the_guard() {
         );
         assert!(guarded, "{} lacks the ProtectedGuardPolicy", name.as_str().unwrap());
     }
-    assert_eq!(functions, 4);
+    assert_eq!(functions, 5);
 }
 
 /// Every write any Allow statement grants is one the guard denies on protected resources.
@@ -179,6 +179,19 @@ fn no_policy_allows_a_write_the_guard_does_not_cover() {
         for p in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
             statements.extend(p.get("Statement").and_then(Value::as_sequence).into_iter().flatten());
         }
+    }
+    // Policies written as JSON strings (their condition keys depend on parameters).
+    let json_docs: Vec<Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter_map(|r| match &r["Properties"]["PolicyDocument"] {
+            Value::Tagged(sub) if sub.tag == "!Sub" => sub.value.as_str().map(substituted),
+            _ => None,
+        })
+        .collect();
+    for doc in &json_docs {
+        statements.extend(doc.get("Statement").and_then(Value::as_sequence).into_iter().flatten());
     }
     let mut writes = 0;
     for s in statements.iter().filter(|s| s["Effect"].as_str() == Some("Allow")) {
@@ -197,6 +210,46 @@ fn no_policy_allows_a_write_the_guard_does_not_cover() {
         }
     }
     assert!(writes >= WRITE_OPERATIONS.len(), "found only {writes} allowed writes");
+}
+
+/// A `!Sub` JSON policy with every `${...}` replaced by a placeholder, read as YAML (JSON is YAML).
+fn substituted(text: &str) -> Value {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').map(|e| start + e + 1).unwrap_or(rest.len());
+        out.push('x');
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    serde_yaml::from_str(&out).unwrap_or_else(|e| panic!("policy is not JSON after substitution: {e}\n{out}"))
+}
+
+/// Issue 10: the tool may delete only rules carrying its tag, creates rules only with it, and
+/// touches only target groups named like its waking groups.
+#[test]
+fn routing_writes_are_limited_to_the_tools_own_rules_and_groups() {
+    let t = template();
+    let Value::Tagged(sub) = &t["Resources"]["RoutingPolicy"]["Properties"]["PolicyDocument"] else {
+        panic!("RoutingPolicy must be a !Sub JSON document")
+    };
+    let text = sub.value.as_str().unwrap().replace("${TagPrefix}", &param_default(&t, "TagPrefix"));
+    let doc: Json = serde_json::from_str(
+        &text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "r").replace("${AWS::AccountId}", "1"),
+    )
+    .unwrap();
+    let by_sid = |sid: &str| doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).unwrap().clone();
+    let delete = by_sid("DeleteOnlyWakingRules");
+    assert_eq!(delete["Condition"]["Null"]["aws:ResourceTag/cost-saver:wakes"], "false");
+    let create = by_sid("CreateTaggedWakingRules");
+    assert_eq!(create["Condition"]["Null"]["aws:RequestTag/cost-saver:wakes"], "false");
+    let groups = by_sid("WakingTargetGroups");
+    assert!(groups["Resource"].as_str().unwrap().ends_with(":targetgroup/csw-*/*"));
+    assert!(ecs_cost_saver::routing::waking_group_name(
+        &ecs_cost_saver::model::ServiceId::from_arn("arn:aws:ecs:us-east-1:1:service/c/s").unwrap()
+    )
+    .starts_with("csw-"));
 }
 
 /// Every read the adapter makes is allowed to every function (an AccessDenied on a read would

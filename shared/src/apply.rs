@@ -22,9 +22,10 @@ use std::collections::BTreeMap;
 use futures_util::stream::{self, StreamExt};
 
 use crate::fleet::{CallError, ChangeService, ReadFleet};
-use crate::model::{Bounds, ServiceId};
+use crate::model::{Bounds, Fresh, ServiceId};
 use crate::pacing::Limits;
 use crate::plan::{Action, Capacity, Plan, PlanEntry};
+use crate::routing::{route_to_waker, Routing};
 
 /// What happened to one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,13 +59,24 @@ pub async fn apply<F: ReadFleet + ChangeService>(
     saved_key: &str,
     limits: &Limits,
 ) -> Vec<Outcome> {
+    apply_routed(plan, fleet, saved_key, None, limits).await
+}
+
+/// `apply`, also routing the load balancer rules of services put or kept asleep to the waker.
+pub async fn apply_routed<F: ReadFleet + ChangeService>(
+    plan: &Plan,
+    fleet: &F,
+    saved_key: &str,
+    routing: Option<Routing<'_>>,
+    limits: &Limits,
+) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = plan.entries.iter().cloned().map(Outcome::new).collect();
     if plan.invocation.dry_run {
         return outcomes;
     }
     confirm(&mut outcomes, fleet, saved_key).await;
     let mut applied: Vec<(usize, Outcome)> = stream::iter(outcomes.into_iter().enumerate())
-        .map(|(i, outcome)| async move { (i, apply_entry(outcome, fleet, saved_key, limits).await) })
+        .map(|(i, outcome)| async move { (i, apply_entry(outcome, fleet, saved_key, routing, limits).await) })
         .buffer_unordered(limits.concurrency)
         .collect()
         .await;
@@ -86,7 +98,7 @@ async fn confirm<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_
         return;
     }
     let fresh: BTreeMap<ServiceId, (u32, Option<String>)> = match changer.current(&ids, saved_key).await {
-        Ok(rows) => rows.into_iter().map(|(id, desired, tag)| (id, (desired, tag))).collect(),
+        Ok(rows) => rows.into_iter().map(|f| (f.id, (f.desired, f.tag))).collect(),
         Err(e) => {
             for o in outcomes.iter_mut().filter(|o| ids.contains(&o.entry.id)) {
                 o.error = Some(e.clone());
@@ -150,7 +162,7 @@ async fn recheck<F: ReadFleet + ChangeService>(outcomes: &mut [Outcome], fleet: 
             return;
         }
     };
-    for (id, desired, tag) in now {
+    for Fresh { id, desired, tag, .. } in now {
         let Some(o) = outcomes.iter_mut().find(|o| o.entry.id == id) else { continue };
         let Some(saved) = write_back_value(&o.entry) else { continue };
         let target = targets.get(&id);
@@ -190,7 +202,13 @@ fn looks_asleep_capacity(c: &Capacity) -> bool {
     c.desired == 0 || c.max == Some(0)
 }
 
-async fn apply_entry<C: ChangeService>(mut outcome: Outcome, changer: &C, saved_key: &str, limits: &Limits) -> Outcome {
+async fn apply_entry<C: ChangeService>(
+    mut outcome: Outcome,
+    changer: &C,
+    saved_key: &str,
+    routing: Option<Routing<'_>>,
+    limits: &Limits,
+) -> Outcome {
     if !outcome.entry.action.writes() || outcome.error.is_some() {
         return outcome;
     }
@@ -200,7 +218,7 @@ async fn apply_entry<C: ChangeService>(mut outcome: Outcome, changer: &C, saved_
         return outcome;
     }
     let entry = &outcome.entry;
-    outcome.error = apply_one(entry, changer, saved_key, limits, &mut outcome.steps).await.err();
+    outcome.error = apply_one(entry, changer, saved_key, routing, limits, &mut outcome.steps).await.err();
     match &outcome.error {
         Some(e) => tracing::error!(service = %entry.id, error = %e, done = ?outcome.steps, "service failed"),
         None => tracing::info!(
@@ -214,6 +232,7 @@ async fn apply_one<C: ChangeService>(
     entry: &PlanEntry,
     changer: &C,
     saved_key: &str,
+    routing: Option<Routing<'_>>,
     limits: &Limits,
     steps: &mut Vec<String>,
 ) -> Result<(), CallError> {
@@ -223,12 +242,14 @@ async fn apply_one<C: ChangeService>(
             let value = saved.to_tag_value().map_err(|problem| refused(id, problem))?;
             changer.tag(id, saved_key, &value).await?;
             steps.push(format!("saved `{value}`"));
+            route(changer, entry, routing, steps).await?;
             if *has_target {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
             }
             set_desired(changer, limits, id, entry.from.desired, 0, steps).await?;
         }
         Action::KeepAsleep { bounds, desired, .. } => {
+            route(changer, entry, routing, steps).await?;
             if *bounds {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
             }
@@ -248,6 +269,20 @@ async fn apply_one<C: ChangeService>(
         }
         Action::Skip => {}
     }
+    Ok(())
+}
+
+/// Before the count goes to 0: the load balancer's requests to the waker, not to an empty
+/// target group (a 503). What cannot be covered is said in the steps.
+async fn route<C: ChangeService>(
+    changer: &C,
+    entry: &PlanEntry,
+    routing: Option<Routing<'_>>,
+    steps: &mut Vec<String>,
+) -> Result<(), CallError> {
+    let Some(r) = routing.filter(|_| !entry.target_groups.is_empty()) else { return Ok(()) };
+    let warnings = route_to_waker(changer, &entry.id, &entry.target_groups, r.key, r.waker, steps).await?;
+    steps.extend(warnings.into_iter().map(|w| format!("not covered: {w}")));
     Ok(())
 }
 

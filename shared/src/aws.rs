@@ -14,7 +14,11 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
-use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Suspension, Tags};
+use crate::model::{
+    Bounds, Fresh, ListenerRule, ObservedService, RuleCondition, SchedulingStrategy, ServiceId, Suspension, Tags,
+};
+
+mod load_balancers;
 
 /// AWS limits per call: `DescribeServices` takes 10 services, `DescribeClusters` 100,
 /// `DescribeScalableTargets` 50 resource ids, `ListServices` and `GetResources` pages of 100.
@@ -28,7 +32,7 @@ const READ_CONCURRENCY: usize = 8;
 
 /// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
 /// the template must allow each (tests/template_guard.rs).
-pub const READ_OPERATIONS: [&str; 7] = [
+pub const READ_OPERATIONS: [&str; 11] = [
     "tagging:GetResources",
     "ecs:ListServices",
     "ecs:DescribeServices",
@@ -36,11 +40,25 @@ pub const READ_OPERATIONS: [&str; 7] = [
     "ecs:DescribeTaskDefinition",
     "application-autoscaling:DescribeScalableTargets",
     "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetHealth",
 ];
 
 /// Every write this adapter makes, named as IAM names the actions; the template's guard policy
 /// must deny each of them on protected resources (tests/template_guard.rs).
-pub const WRITE_OPERATIONS: [&str; 4] = [TAG_RESOURCE, UNTAG_RESOURCE, UPDATE_SERVICE, REGISTER_SCALABLE_TARGET];
+pub const WRITE_OPERATIONS: [&str; 9] = [
+    TAG_RESOURCE,
+    UNTAG_RESOURCE,
+    UPDATE_SERVICE,
+    REGISTER_SCALABLE_TARGET,
+    load_balancers::CREATE_TARGET_GROUP,
+    load_balancers::REGISTER_TARGETS,
+    load_balancers::CREATE_RULE,
+    load_balancers::DELETE_RULE,
+    load_balancers::DELETE_TARGET_GROUP,
+];
 const TAG_RESOURCE: &str = "ecs:TagResource";
 const UNTAG_RESOURCE: &str = "ecs:UntagResource";
 const UPDATE_SERVICE: &str = "ecs:UpdateService";
@@ -515,6 +533,11 @@ impl ReadFleet for AwsFleet {
         Ok(service_arn.and_then(ServiceId::from_arn))
     }
 
+    async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
+        let found = self.tagged(&["elasticloadbalancing:targetgroup"], key, None).await?;
+        Ok(found.into_iter().filter_map(|(arn, tags)| Some((arn, tags.get(key)?.clone()))).collect())
+    }
+
     fn calls(&self) -> BTreeMap<String, u32> {
         self.calls.lock().expect("call counter poisoned").clone()
     }
@@ -525,7 +548,7 @@ impl ReadFleet for AwsFleet {
 }
 
 impl ChangeService for AwsFleet {
-    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<(ServiceId, u32, Option<String>)>, CallError> {
+    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<Fresh>, CallError> {
         let mut by_cluster: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for id in ids {
             by_cluster.entry(&id.cluster).or_default().push(id.arn.clone());
@@ -535,7 +558,12 @@ impl ChangeService for AwsFleet {
             for s in self.describe_services(cluster, &arns).await?.0 {
                 let Some(id) = s.service_arn().and_then(ServiceId::from_arn) else { continue };
                 let tag = s.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string);
-                found.push((id, non_negative(s.desired_count()), tag));
+                found.push(Fresh {
+                    id,
+                    desired: non_negative(s.desired_count()),
+                    tag,
+                    target_groups: target_groups(&s),
+                });
             }
         }
         Ok(found)
@@ -591,6 +619,43 @@ impl ChangeService for AwsFleet {
             .map_err(|e| call_error(OP, e))?;
         Ok(())
     }
+
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        self.elb_listener_rules(target_groups).await
+    }
+
+    async fn ensure_waking_group(
+        &self,
+        name: &str,
+        key: &str,
+        service_arn: &str,
+        waker_arn: &str,
+    ) -> Result<String, CallError> {
+        self.elb_ensure_waking_group(name, key, service_arn, waker_arn).await
+    }
+
+    async fn create_rule(
+        &self,
+        listener: &str,
+        priority: u32,
+        conditions: &[RuleCondition],
+        target_group: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), CallError> {
+        self.elb_create_rule(listener, priority, conditions, target_group, tags).await
+    }
+
+    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
+        self.elb_delete_rule(rule_arn).await
+    }
+
+    async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
+        self.elb_delete_target_group(target_group).await
+    }
+
+    async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
+        self.elb_all_healthy(target_groups).await
+    }
 }
 
 fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Tags) -> Option<ObservedService> {
@@ -618,7 +683,12 @@ fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Tags) -> Opti
         scaling: None,
         task_definition: s.task_definition().map(str::to_string),
         launch: Launch::of(s.launch_type().map(|l| l.as_str()), &providers),
+        target_groups: target_groups(s),
     })
+}
+
+fn target_groups(s: &ecs::types::Service) -> Vec<String> {
+    s.load_balancers().iter().filter_map(|l| l.target_group_arn().map(str::to_string)).collect()
 }
 
 fn ecs_tags(tags: &[ecs::types::Tag]) -> Tags {

@@ -40,6 +40,9 @@ pub struct Config {
     pub max_wake_hours: u32,
     /// How long a request to a sleeping service keeps it awake (`waker`).
     pub wake_on_request_minutes: u32,
+    /// The waker function's ARN: set, load-balanced services' rules are routed to it while they
+    /// sleep; unset, load balancers are left alone.
+    pub waker_function_arn: Option<String>,
     /// `UpdateService` calls per second sustained, and the burst, this tool allows itself.
     pub update_service_rate: u32,
     pub update_service_burst: u32,
@@ -142,6 +145,19 @@ impl Config {
         let update_service_burst = number("UPDATE_SERVICE_BURST", "50", 1000)?;
         let write_concurrency = number("WRITE_CONCURRENCY", "8", 64)?;
         let wake_on_request_minutes = number("WAKE_ON_REQUEST_MINUTES", "60", 24 * 60)?;
+        let waker = get("WAKER_FUNCTION_ARN", "");
+        let waker_function_arn = match waker.1.trim() {
+            "" => None,
+            arn if arn.starts_with("arn:") && arn.contains(":lambda:") && arn.contains(":function:") => {
+                Some(arn.to_string())
+            }
+            _ => {
+                return Err(err(
+                    &waker,
+                    "expected a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)".into(),
+                ))
+            }
+        };
 
         let d = Prices::US_EAST_1;
         let price = |name: &'static str, default: f64| {
@@ -171,6 +187,7 @@ impl Config {
             dry_run,
             max_wake_hours,
             wake_on_request_minutes,
+            waker_function_arn,
             update_service_rate,
             update_service_burst,
             write_concurrency,

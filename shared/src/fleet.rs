@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::cost::TaskSize;
-use crate::model::{Bounds, ObservedService, ServiceId};
+use crate::model::{Bounds, Fresh, ListenerRule, ObservedService, RuleCondition, ServiceId};
 
 /// What discovery looks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +83,9 @@ pub trait ReadFleet {
         key: &str,
     ) -> impl Future<Output = Result<Option<ServiceId>, CallError>> + Send;
 
+    /// Every waking target group (carrying `key`), with the service ARN it wakes.
+    fn waking_groups(&self, key: &str) -> impl Future<Output = Result<Vec<(String, String)>, CallError>> + Send;
+
     /// AWS calls made so far, per operation.
     fn calls(&self) -> BTreeMap<String, u32>;
 
@@ -93,14 +96,46 @@ pub trait ReadFleet {
 }
 
 pub trait ChangeService {
-    /// Desired count and `key` tag of each service as they are now (fresh, batched reads).
-    fn current(
-        &self,
-        ids: &[ServiceId],
-        key: &str,
-    ) -> impl Future<Output = Result<Vec<(ServiceId, u32, Option<String>)>, CallError>> + Send;
+    /// Desired count, `key` tag and target groups of each service as they are now (fresh,
+    /// batched reads); services that no longer exist are absent.
+    fn current(&self, ids: &[ServiceId], key: &str) -> impl Future<Output = Result<Vec<Fresh>, CallError>> + Send;
     fn tag(&self, id: &ServiceId, key: &str, value: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     fn untag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> impl Future<Output = Result<(), CallError>> + Send;
     fn set_desired(&self, id: &ServiceId, desired: u32) -> impl Future<Output = Result<(), CallError>> + Send;
+
+    // Routing a sleeping service's load balancer rules to the waker (see `routing`).
+
+    /// Every rule of every listener of the load balancers these target groups belong to.
+    fn listener_rules(
+        &self,
+        target_groups: &[String],
+    ) -> impl Future<Output = Result<Vec<ListenerRule>, CallError>> + Send;
+
+    /// The waking target group `name` (created if missing) tagged `key=<service ARN>`, with the
+    /// waker function registered in it; returns its ARN.
+    fn ensure_waking_group(
+        &self,
+        name: &str,
+        key: &str,
+        service_arn: &str,
+        waker_arn: &str,
+    ) -> impl Future<Output = Result<String, CallError>> + Send;
+
+    /// A rule on `listener` forwarding what `conditions` match to `target_group`, with `tags`.
+    fn create_rule(
+        &self,
+        listener: &str,
+        priority: u32,
+        conditions: &[RuleCondition],
+        target_group: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
+
+    fn delete_rule(&self, rule_arn: &str) -> impl Future<Output = Result<(), CallError>> + Send;
+
+    fn delete_target_group(&self, target_group: &str) -> impl Future<Output = Result<(), CallError>> + Send;
+
+    /// Whether each of these target groups has at least one healthy target.
+    fn all_healthy(&self, target_groups: &[String]) -> impl Future<Output = Result<bool, CallError>> + Send;
 }

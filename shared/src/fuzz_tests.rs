@@ -245,6 +245,7 @@ proptest! {
             scaling: scaling.map(|(min, max, [i, o, s])| Bounds { min, max, suspended: Suspension { scale_in: i, scale_out: o, scheduled: s } }),
             task_definition: None,
             launch: crate::cost::Launch::Fargate,
+            target_groups: vec![],
         };
         let inv = Invocation { mode, now, dry_run: false, force: force && mode == Mode::ScaleDown };
         let p = plan(std::slice::from_ref(&service), &config, inv);

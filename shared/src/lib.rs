@@ -17,6 +17,7 @@ pub mod memory;
 pub mod model;
 pub mod pacing;
 pub mod plan;
+pub mod routing;
 pub mod run;
 pub mod saved;
 pub mod savings;

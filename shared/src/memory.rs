@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
-use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId, Tags};
+use crate::model::{Bounds, Fresh, ListenerRule, ObservedService, RuleCondition, SchedulingStrategy, ServiceId, Tags};
+
+mod load_balancers;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryService {
@@ -21,6 +23,7 @@ pub struct MemoryService {
     pub scaling: Option<Bounds>,
     pub task_definition: Option<String>,
     pub launch: Launch,
+    pub target_groups: Vec<String>,
 }
 
 impl MemoryService {
@@ -39,7 +42,14 @@ impl MemoryService {
             scaling: None,
             task_definition: None,
             launch: Launch::Fargate,
+            target_groups: Vec::new(),
         }
+    }
+
+    /// Registers its tasks in this load balancer target group.
+    pub fn behind(mut self, target_group: &str) -> Self {
+        self.target_groups.push(target_group.into());
+        self
     }
 
     pub fn runs(mut self, task_definition: &str) -> Self {
@@ -63,8 +73,8 @@ struct State {
     clusters: BTreeMap<String, Tags>,
     services: BTreeMap<String, MemoryService>,
     task_definitions: BTreeMap<String, TaskSize>,
-    /// Waking target group ARN -> its tags.
-    target_groups: BTreeMap<String, Tags>,
+    /// Load balancers: target groups, listeners and their rules.
+    elb: load_balancers::Elb,
     calls: BTreeMap<String, u32>,
     writes: u32,
     fail_writes: Vec<u32>,
@@ -98,12 +108,6 @@ impl MemoryFleet {
     pub fn add_cluster(&self, name: &str, tags: &[(&str, &str)]) {
         let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.lock().clusters.insert(name.to_string(), tags);
-    }
-
-    /// A target group with these tags (the waker reads which service it wakes from them).
-    pub fn add_target_group(&self, arn: &str, tags: &[(&str, &str)]) {
-        let tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.lock().target_groups.insert(arn.to_string(), tags);
     }
 
     pub fn add_task_definition(&self, arn: &str, size: TaskSize) {
@@ -225,6 +229,7 @@ impl MemoryFleet {
             scaling: None,
             task_definition: s.task_definition.clone(),
             launch: s.launch,
+            target_groups: s.target_groups.clone(),
         }
     }
 }
@@ -328,7 +333,11 @@ impl ReadFleet for MemoryFleet {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("elasticloadbalancing:DescribeTags".into()).or_insert(0) += 1;
-        Ok(state.target_groups.get(target_group_arn).and_then(|t| t.get(key)).and_then(|arn| ServiceId::from_arn(arn)))
+        Ok(state.elb.tag(target_group_arn, key).and_then(|arn| ServiceId::from_arn(&arn)))
+    }
+
+    async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
+        self.elb_waking_groups(key).await
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {
@@ -337,13 +346,21 @@ impl ReadFleet for MemoryFleet {
 }
 
 impl ChangeService for MemoryFleet {
-    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<(ServiceId, u32, Option<String>)>, CallError> {
+    async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<Fresh>, CallError> {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("ecs:DescribeServices".into()).or_insert(0) += 1;
         let found = ids
             .iter()
-            .filter_map(|id| state.services.get(&id.arn).map(|s| (id.clone(), s.desired, s.tags.get(key).cloned())))
+            .filter_map(|id| {
+                let s = state.services.get(&id.arn)?;
+                Some(Fresh {
+                    id: id.clone(),
+                    desired: s.desired,
+                    tag: s.tags.get(key).cloned(),
+                    target_groups: s.target_groups.clone(),
+                })
+            })
             .collect();
         Ok(found)
     }
@@ -379,5 +396,42 @@ impl ChangeService for MemoryFleet {
     async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
         self.interleave().await;
         self.write("ecs:UpdateService", id, format!("desired={desired}"), |s| s.desired = desired)
+    }
+
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        self.elb_listener_rules(target_groups).await
+    }
+
+    async fn ensure_waking_group(
+        &self,
+        name: &str,
+        key: &str,
+        service_arn: &str,
+        waker_arn: &str,
+    ) -> Result<String, CallError> {
+        self.elb_ensure_waking_group(name, key, service_arn, waker_arn).await
+    }
+
+    async fn create_rule(
+        &self,
+        listener: &str,
+        priority: u32,
+        conditions: &[RuleCondition],
+        target_group: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), CallError> {
+        self.elb_create_rule(listener, priority, conditions, target_group, tags).await
+    }
+
+    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
+        self.elb_delete_rule(rule_arn).await
+    }
+
+    async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
+        self.elb_delete_target_group(target_group).await
+    }
+
+    async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
+        self.elb_all_healthy(target_groups).await
     }
 }

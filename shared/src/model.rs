@@ -127,4 +127,42 @@ pub struct ObservedService {
     /// The task definition ARN the service runs, for the cost estimate.
     pub task_definition: Option<String>,
     pub launch: Launch,
+    /// The load balancer target groups the service registers its tasks in.
+    pub target_groups: Vec<String>,
+}
+
+/// One condition of a load balancer listener rule, in the forms rules use: values of a field
+/// (`host-header`, `path-pattern`, `http-request-method`, `source-ip`), of a named header
+/// (`http-header`), or key/value pairs (`query-string`, a pair's key is optional).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleCondition {
+    pub field: String,
+    pub header: Option<String>,
+    pub values: Vec<String>,
+    pub pairs: Vec<(Option<String>, String)>,
+}
+
+/// One rule of a load balancer listener, as much as routing to the waker needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerRule {
+    pub arn: String,
+    pub listener: String,
+    /// `None` for the listener's default rule.
+    pub priority: Option<u32>,
+    pub conditions: Vec<RuleCondition>,
+    /// Every target group it forwards to (one, or the groups of a weighted forward).
+    pub forwards_to: Vec<String>,
+    pub tags: Tags,
+    /// A condition or action this tool cannot copy exactly, said in words.
+    pub unsupported: Option<String>,
+}
+
+/// A service as read again just before or after a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fresh {
+    pub id: ServiceId,
+    pub desired: u32,
+    /// The value of the tag asked for (saved state), if the service carries it.
+    pub tag: Option<String>,
+    pub target_groups: Vec<String>,
 }

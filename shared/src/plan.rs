@@ -135,6 +135,8 @@ pub struct PlanEntry {
     pub from: Capacity,
     pub to: Capacity,
     pub warnings: Vec<String>,
+    /// Its load balancer target groups, for the waking routing.
+    pub target_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +174,8 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
     if let Action::Restore { .. } = action {
         warnings.extend(restore_warnings(service, &view));
     }
-    Some(PlanEntry { id: service.id.clone(), action, reason, from, to, warnings })
+    let target_groups = service.target_groups.clone();
+    Some(PlanEntry { id: service.id.clone(), action, reason, from, to, warnings, target_groups })
 }
 
 fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation) -> (Action, String) {

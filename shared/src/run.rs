@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::apply::{apply, Outcome};
+use crate::apply::{apply_routed, Outcome};
 use crate::config::Config;
 use crate::cost::Launch;
 use crate::fleet::{CallError, ChangeService, FleetQuery, ReadFleet};
 use crate::model::{ObservedService, SchedulingStrategy, ServiceId};
 use crate::plan::{plan, Action, Invocation, Mode};
+use crate::routing::release_awake;
 use crate::saved::SavedState;
 use crate::savings::{service_cost, ServiceCost, Standing};
 use crate::summary::Summary;
@@ -47,8 +48,18 @@ pub async fn run_until<F: ReadFleet + ChangeService>(
     add_targets(fleet, &mut observation.services, config, inv).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
-    let outcomes = apply(&plan, fleet, &config.tags.saved, &config.limits(deadline)).await;
-    Ok(summarise(fleet, config, &inv, &observation.services, outcomes, observation.warnings, before).await)
+    let routing = config.routing();
+    let outcomes = apply_routed(&plan, fleet, &config.tags.saved, routing, &config.limits(deadline)).await;
+    // Restores leave the waking routing in place until the service is healthy again: each run
+    // that restores takes down what is ready.
+    let released = match routing {
+        Some(r) if inv.mode.restores() && !inv.dry_run => release_awake(fleet, &config.tags.saved, r.key).await,
+        _ => Vec::new(),
+    };
+    let mut summary =
+        summarise(fleet, config, &inv, &observation.services, outcomes, observation.warnings, before).await;
+    summary.routing = released;
+    Ok(summary)
 }
 
 /// The fleet's call and retry counters at the start of a run. A warm Lambda reuses the fleet

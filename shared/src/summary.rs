@@ -26,6 +26,9 @@ pub struct Summary {
     pub services: Vec<ServiceReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Waking routing taken down (or still waiting for healthy targets) this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routing: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +95,7 @@ impl Summary {
             savings: Savings::default(),
             services,
             warnings,
+            routing: Vec::new(),
         }
     }
 

@@ -8,13 +8,15 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apply::{apply, Outcome};
+use crate::apply::{apply_routed, Outcome};
 use crate::config::Config;
 use crate::event::{echo, kind, parse_now, refuse_nulls, PayloadError};
 use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
 use crate::keep_alive::{KeepAlive, KeepAliveState};
+use crate::model::ObservedService;
 use crate::model::SchedulingStrategy;
 use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
+use crate::routing::release_services;
 use crate::run::{add_targets, summarise, Counters};
 use crate::summary::Summary;
 use crate::tags::{read_tags, Scope, Source};
@@ -260,6 +262,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
                     to: from.clone(),
                     from,
                     warnings: view.warnings.clone(),
+                    target_groups: s.target_groups.clone(),
                 };
                 let not_reached = error.is_none();
                 Outcome { entry, steps: vec![], error, not_reached }
@@ -296,11 +299,37 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     }
 
     let plan = plan(&to_plan, config, inv);
-    let mut outcomes = apply(&plan, fleet, &config.tags.saved, &limits).await;
+    let mut outcomes = apply_routed(&plan, fleet, &config.tags.saved, config.routing(), &limits).await;
     outcomes.extend(failed);
+    let released = match config.routing() {
+        Some(r) if !req.dry_run => {
+            let pairs = waking_groups_of(fleet, r.key, &to_plan).await;
+            release_services(fleet, &config.tags.saved, r.key, &pairs).await
+        }
+        _ => Vec::new(),
+    };
     let mut summary = summarise(fleet, config, &inv, &to_plan, outcomes, observation.warnings, before).await;
     summary.mode = "wake";
+    summary.routing = released;
     Ok(WakeReport { until: value, kept_alive, summary })
+}
+
+/// The waking target groups of these services, if any (one tagging query).
+async fn waking_groups_of<F: ReadFleet>(
+    fleet: &F,
+    key: &str,
+    services: &[ObservedService],
+) -> Vec<(String, crate::model::ServiceId)> {
+    match fleet.waking_groups(key).await {
+        Ok(groups) => groups
+            .into_iter()
+            .filter_map(|(group, arn)| Some((group, services.iter().find(|s| s.id.arn == arn)?.id.clone())))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list waking target groups; reconcile routes back later");
+            Vec::new()
+        }
+    }
 }
 
 fn describe_existing(state: &KeepAliveState) -> String {

@@ -111,6 +111,23 @@ impl Moto {
     }
 }
 
+/// A VPC with two subnets in moto's EC2, for load balancers: `(vpc, subnets)`. Made with boto3
+/// from the project's venv (installed with moto), so the tests need no EC2 SDK crate.
+pub fn ec2_network(moto: &Moto) -> (String, Vec<String>) {
+    let script = r#"
+import boto3, json, sys
+ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+           for i, z in ((1, "a"), (2, "b"))]
+print(json.dumps([vpc, subnets]))
+"#;
+    let out = Command::new(venv_tool("python")).args(["-c", script, &moto.endpoint]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// SDK configuration for any local endpoint (moto, or a fault proxy in front of it).
 pub async fn sdk_config_at(endpoint: &str, retry: aws_config::retry::RetryConfig) -> SdkConfig {
     let creds = aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "static");
@@ -180,6 +197,39 @@ impl Seeder {
 
     /// A Fargate service running the latest revision of `family` (see `task_definition`); returns
     /// its ARN.
+    /// A service whose tasks register in `target_group` (container `app`, port 80).
+    pub async fn service_behind(
+        &self,
+        cluster: &str,
+        name: &str,
+        desired: i32,
+        tags: &[(&str, &str)],
+        target_group: &str,
+    ) -> String {
+        if !self.task_definition_ready.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.task_definition("app", "256", "512", "X86_64").await;
+        }
+        let lb = ecs::types::LoadBalancer::builder()
+            .target_group_arn(target_group)
+            .container_name("app")
+            .container_port(80)
+            .build();
+        let out = self
+            .ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name(name)
+            .task_definition("app")
+            .desired_count(desired)
+            .launch_type(ecs::types::LaunchType::Fargate)
+            .load_balancers(lb)
+            .set_tags(ecs_tags(tags))
+            .send()
+            .await
+            .unwrap();
+        out.service().unwrap().service_arn().unwrap().to_string()
+    }
+
     pub async fn service_running(
         &self,
         cluster: &str,

@@ -109,6 +109,7 @@ fn summary(mode: &'static str) -> Summary {
         savings: Savings { asleep_services: 4, hourly_usd_avoided: 0.1975, usd_saved: 0.0, ..Savings::default() },
         services: vec![],
         warnings: vec![],
+        routing: vec![],
     }
 }
 

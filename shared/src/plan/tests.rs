@@ -38,6 +38,7 @@ fn svc(name: &str, desired: u32, tags: &[(&str, &str)], cluster_tags: &[(&str, &
         scaling: None,
         task_definition: None,
         launch: Launch::Fargate,
+        target_groups: vec![],
     }
 }
 

@@ -23,9 +23,9 @@ fn fleet() -> MemoryFleet {
         MemoryService::new("previews", "pr-101-web", 0).tag("cost-saver:saved", "desired=2 at=2026-11-20T20:00:00Z"),
     );
     f.add_service(MemoryService::new("prod", "checkout", 3));
-    f.add_target_group(WAKING_TG, &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web")]);
-    f.add_target_group("tg-prod", &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout")]);
-    f.add_target_group("tg-app", &[("team", "web")]);
+    f.add_tagged_target_group(WAKING_TG, &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web")]);
+    f.add_tagged_target_group("tg-prod", &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout")]);
+    f.add_tagged_target_group("tg-app", &[("team", "web")]);
     f
 }
 
