@@ -82,7 +82,7 @@ pub async fn apply_routed<F: ReadFleet + ChangeService>(
         .await;
     applied.sort_by_key(|(i, _)| *i);
     let mut outcomes: Vec<Outcome> = applied.into_iter().map(|(_, o)| o).collect();
-    recheck(&mut outcomes, fleet, saved_key).await;
+    recheck(&mut outcomes, fleet, saved_key, routing).await;
     outcomes
 }
 
@@ -136,7 +136,12 @@ async fn confirm<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_
 
 /// The check after writing (see the module comment): every service this run changed, read again
 /// in batches, with its scalable target where it has one.
-async fn recheck<F: ReadFleet + ChangeService>(outcomes: &mut [Outcome], fleet: &F, saved_key: &str) {
+async fn recheck<F: ReadFleet + ChangeService>(
+    outcomes: &mut [Outcome],
+    fleet: &F,
+    saved_key: &str,
+    routing: Option<Routing<'_>>,
+) {
     let changed: Vec<ServiceId> = outcomes
         .iter()
         .filter(|o| o.error.is_none() && !o.steps.is_empty() && write_back_value(&o.entry).is_some())
@@ -179,7 +184,14 @@ async fn recheck<F: ReadFleet + ChangeService>(outcomes: &mut [Outcome], fleet: 
         }
         match fleet.tag(&id, saved_key, &saved).await {
             Ok(()) => o.steps.push(format!("saved state removed by another run meanwhile; wrote back `{saved}`")),
-            Err(e) => o.error = Some(e),
+            Err(e) => {
+                o.error = Some(e);
+                continue;
+            }
+        }
+        // Asleep again: the racing restore may have taken its waking routing down meanwhile.
+        if let Err(e) = route(fleet, &o.entry, routing, &mut o.steps).await {
+            o.error = Some(e);
         }
     }
 }

@@ -172,23 +172,28 @@ pub async fn release<C: ChangeService>(
 /// Takes down the waking routing of every awake service whose target groups are healthy again,
 /// and of services that no longer exist; leaves it for sleeping ones. What was done or is still
 /// waiting, in words, for the summary.
-pub async fn release_awake<F: ReadFleet + ChangeService>(fleet: &F, saved_key: &str, key: &str) -> Vec<String> {
-    let groups = match fleet.waking_groups(key).await {
+pub async fn release_awake<F: ReadFleet + ChangeService>(
+    fleet: &F,
+    saved_key: &str,
+    routing: Routing<'_>,
+) -> Vec<String> {
+    let groups = match fleet.waking_groups(routing.key).await {
         Ok(groups) => groups,
         Err(e) => return vec![format!("could not list waking target groups: {e}")],
     };
     let pairs: Vec<(String, ServiceId)> =
         groups.into_iter().filter_map(|(group, arn)| Some((group, ServiceId::from_arn(&arn)?))).collect();
-    release_services(fleet, saved_key, key, &pairs).await
+    release_services(fleet, saved_key, routing, &pairs).await
 }
 
 /// `release_awake` for given waking groups and the services they wake.
 pub async fn release_services<F: ReadFleet + ChangeService>(
     fleet: &F,
     saved_key: &str,
-    key: &str,
+    routing: Routing<'_>,
     pairs: &[(String, ServiceId)],
 ) -> Vec<String> {
+    let key = routing.key;
     if pairs.is_empty() {
         return Vec::new();
     }
@@ -207,7 +212,23 @@ pub async fn release_services<F: ReadFleet + ChangeService>(
         };
         let mut steps = Vec::new();
         match release(fleet, group, &id.arn, &serves, key, &mut steps).await {
-            Ok(true) => lines.push(format!("{id}: awake and healthy: {}", steps.join(", "))),
+            Ok(true) => {
+                // Check after write: a run that put the service to sleep while this one took its
+                // routing down would leave it asleep without a waking rule. Put it back.
+                let slept = fleet
+                    .current(std::slice::from_ref(id), saved_key)
+                    .await
+                    .map(|f| f.first().is_some_and(|f| f.tag.is_some()));
+                if matches!(slept, Ok(true)) {
+                    match route_to_waker(fleet, id, &serves, key, routing.waker, &mut steps).await {
+                        Ok(_) => steps.push("put to sleep meanwhile by another run: waking routing put back".into()),
+                        Err(e) => {
+                            steps.push(format!("put to sleep meanwhile; putting the waking routing back failed: {e}"))
+                        }
+                    }
+                }
+                lines.push(format!("{id}: awake and healthy: {}", steps.join(", ")))
+            }
             Ok(false) => lines.push(format!("{id}: awake, waiting for a healthy target before routing back")),
             Err(e) => lines.push(format!("{id}: routing back failed after {steps:?}: {e}")),
         }

@@ -53,7 +53,7 @@ pub async fn run_until<F: ReadFleet + ChangeService>(
     // Restores leave the waking routing in place until the service is healthy again: each run
     // that restores takes down what is ready.
     let released = match routing {
-        Some(r) if inv.mode.restores() && !inv.dry_run => release_awake(fleet, &config.tags.saved, r.key).await,
+        Some(r) if inv.mode.restores() && !inv.dry_run => release_awake(fleet, &config.tags.saved, r).await,
         _ => Vec::new(),
     };
     let mut summary =

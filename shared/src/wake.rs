@@ -304,7 +304,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     let released = match config.routing() {
         Some(r) if !req.dry_run => {
             let pairs = waking_groups_of(fleet, r.key, &to_plan).await;
-            release_services(fleet, &config.tags.saved, r.key, &pairs).await
+            release_services(fleet, &config.tags.saved, r, &pairs).await
         }
         _ => Vec::new(),
     };

@@ -194,6 +194,9 @@ impl MemoryFleet {
         const OP: &str = "elasticloadbalancing:CreateRule";
         self.elb_write(OP, format!("{listener} priority={priority} -> {target_group}"), |state| {
             let elb = &mut state.elb;
+            if !elb.groups.contains_key(target_group) {
+                return Err(elb_error(OP, "TargetGroupNotFound", format!("{target_group} not found")));
+            }
             if elb.rules.values().any(|r| r.listener == listener && r.priority == Some(priority)) {
                 return Err(elb_error(OP, "PriorityInUse", format!("priority {priority} is in use")));
             }

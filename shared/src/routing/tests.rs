@@ -180,3 +180,43 @@ fn fleet_like(f: &MemoryFleet) -> MemoryFleet {
     }
     g
 }
+
+/// Overlapping runs never leave a sleeping service without its waking rule, nor an awake and
+/// healthy one behind it once a restoring run has passed: 2,000 seeded interleavings of a sleep
+/// racing a restore (or another sleep), every call delayed a random number of turns.
+#[tokio::test]
+async fn overlapping_runs_leave_routing_consistent() {
+    let c = config();
+    let runs = [
+        (Mode::ScaleDown, "2026-11-20T21:00:00Z"),
+        (Mode::Reconcile, "2026-11-20T21:00:00Z"),
+        (Mode::ScaleUp, "2026-11-23T09:00:00Z"),
+        (Mode::Reconcile, "2026-11-23T09:00:00Z"),
+    ];
+    for seed in 0..2_000u64 {
+        let f = fleet();
+        let before = f.rules();
+        if seed % 2 == 0 {
+            run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+        }
+        let (a, b) = (runs[(seed / 2 % 4) as usize], runs[(seed / 8 % 4) as usize]);
+        f.interleave_randomly(seed);
+        let _ = tokio::join!(run(&f, &c, inv(a.0, a.1)), run(&f, &c, inv(b.0, b.1)));
+
+        let web = f.service("previews", "pr-101-web");
+        let companions: Vec<ListenerRule> = f.rules().into_iter().filter(|r| r.tags.contains_key(KEY)).collect();
+        if web.tags.contains_key("cost-saver:saved") && web.desired == 0 {
+            assert_eq!(
+                companions.len(),
+                1,
+                "seed {seed} ({a:?} + {b:?}): asleep without its waking rule: {:?}",
+                f.log()
+            );
+            assert!(f.target_groups().contains(&companions[0].forwards_to[0]), "seed {seed}: rule to a deleted group");
+        }
+        // A restoring run afterwards routes an awake, healthy service back completely.
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-23T10:00:00Z")).await.unwrap();
+        assert_eq!(f.rules(), before, "seed {seed} ({a:?} + {b:?}): {:?}", f.log());
+        assert_eq!(f.target_groups().len(), 2, "seed {seed} ({a:?} + {b:?}): {:?}", f.target_groups());
+    }
+}
