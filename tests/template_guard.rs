@@ -298,14 +298,14 @@ fn the_alarm_and_dashboard_use_the_metrics_the_functions_emit() {
             failed_functions += 1;
         }
     }
-    assert_eq!(failed_functions, 4, "every function's failures are alarmed");
+    assert_eq!(failed_functions, 5, "every function's failures are alarmed");
     assert_eq!(alarm["Threshold"].as_f64(), Some(1.0));
 
     let Value::Tagged(sub) = &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"] else {
         panic!("DashboardBody must be !Sub")
     };
     let mut body = sub.value[0].as_str().unwrap().to_string();
-    for var in ["AWS::Region", "ScaleDown", "ScaleUp", "Reconcile", "Wake"] {
+    for var in ["AWS::Region", "ScaleDown", "ScaleUp", "Reconcile", "Wake", "Waker"] {
         body = body.replace(&format!("${{{var}}}"), "x");
     }
     let body: Json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("dashboard is not JSON: {e}"));
@@ -319,7 +319,9 @@ fn the_alarm_and_dashboard_use_the_metrics_the_functions_emit() {
             shown.insert(name);
         }
     }
-    for needed in ["ServicesAsleep", "ServicesAwake", "EstimatedHourlySavings", "DollarsSaved"] {
+    for needed in
+        ["ServicesAsleep", "ServicesAwake", "EstimatedHourlySavings", "DollarsSaved", "ServicesWokenByRequest"]
+    {
         assert!(shown.contains(needed), "the dashboard must show {needed}");
     }
 }

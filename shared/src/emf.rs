@@ -11,7 +11,7 @@ pub const DIMENSION: &str = "Function";
 
 /// Every metric emitted, with its CloudWatch unit. The template's alarm and dashboard use these
 /// names (tests/template_guard.rs checks they exist).
-pub const METRICS: [(&str, &str); 9] = [
+pub const METRICS: [(&str, &str); 10] = [
     ("ServicesAsleep", "Count"),
     ("ServicesAwake", "Count"),
     ("ServicesPutToSleep", "Count"),
@@ -21,11 +21,12 @@ pub const METRICS: [(&str, &str); 9] = [
     ("ThrottledRetries", "Count"),
     ("EstimatedHourlySavings", "None"),
     ("DollarsSaved", "None"),
+    ("ServicesWokenByRequest", "Count"),
 ];
 
 /// The metric values of one run, in `METRICS` order. `ServicesAwake` is only known when the run
 /// looked at the whole scope: `scale-up` and `wake` see just the services they restore.
-fn values(summary: &Summary) -> [Option<f64>; 9] {
+fn values(summary: &Summary) -> [Option<f64>; 10] {
     let count = |names: &[&str]| Some(f64::from(names.iter().map(|n| summary.count(n)).sum::<u32>()));
     let whole_scope = matches!(summary.mode, "scale-down" | "reconcile");
     let failed = summary.failures().count() as u32;
@@ -41,6 +42,7 @@ fn values(summary: &Summary) -> [Option<f64>; 9] {
         Some(f64::from(summary.aws_retries.values().sum::<u32>())),
         Some(summary.savings.hourly_usd_avoided),
         Some(summary.savings.usd_saved),
+        count(&["woken_by_request"]),
     ]
 }
 

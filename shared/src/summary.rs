@@ -113,6 +113,19 @@ impl Summary {
         self.services.iter().filter(|s| s.action == "failed" || s.action == "not_reached")
     }
 
+    /// Renames every `from` entry to `to` (the waker's restores are `woken_by_request`).
+    pub fn rename_action(&mut self, from: &str, to: &'static str) {
+        let mut moved = 0;
+        for s in self.services.iter_mut().filter(|s| s.action == from) {
+            s.action = to;
+            moved += 1;
+        }
+        if moved > 0 {
+            self.counts.remove(from);
+            *self.counts.entry(to).or_insert(0) += moved;
+        }
+    }
+
     pub fn count(&self, action: &str) -> u32 {
         self.counts.get(action).copied().unwrap_or(0)
     }

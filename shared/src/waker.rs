@@ -101,9 +101,13 @@ pub async fn decide<F: ReadFleet + ChangeService>(
             let why = report.summary.failures().filter_map(|f| f.error.clone()).collect::<Vec<_>>().join("; ");
             Answer::Retrying { service: id.name, why }
         }
-        Ok(report) => {
+        Ok(mut report) => {
+            report.summary.mode = "waker";
+            report.summary.rename_action("restored", "woken_by_request");
+            let json = serde_json::to_string(&report.summary).unwrap_or_default();
+            tracing::info!(summary = %json, "waker finished");
             crate::emf::emit(&report.summary);
-            tracing::info!(service = %id, restored = report.summary.count("restored"), "woken by a request");
+            tracing::info!(service = %id, woken = report.summary.count("woken_by_request"), "woken by a request");
             recent.insert(target_group, &id.name);
             Answer::Waking { service: id.name }
         }

@@ -147,3 +147,21 @@ fn the_page_escapes_what_it_shows() {
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("&lt;script&gt;"));
 }
+
+#[tokio::test]
+async fn restores_by_request_count_as_woken_by_request_in_the_summary_and_metrics() {
+    let (f, c) = (fleet(), config());
+    let request = WakeRequest {
+        selector: Selector::Service { cluster: "previews".into(), service: "pr-101-web".into() },
+        until: at("2026-11-20T22:10:00Z"),
+        now: at("2026-11-20T21:03:00Z"),
+        dry_run: false,
+    };
+    let mut report = wake(&f, &c, &request).await.unwrap();
+    report.summary.rename_action("restored", "woken_by_request");
+    assert_eq!((report.summary.count("woken_by_request"), report.summary.count("restored")), (1, 0));
+    assert_eq!(report.summary.services[0].action, "woken_by_request");
+    let emf = crate::emf::document("ecs-cost-saver-waker", &report.summary, 0);
+    assert_eq!(emf["ServicesWokenByRequest"], 1.0);
+    assert_eq!(emf["ServicesRestored"], 0.0);
+}
