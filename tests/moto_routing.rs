@@ -3,6 +3,11 @@
 //! the service's waking target group) is in place before its count reaches 0. A request the ALB
 //! routes there, handled by the waker, restores it; routing comes back only once its target
 //! group has a healthy target, and then every rule is exactly as before.
+//!
+//! moto's quirks met here: a load balancer needs subnets of moto's EC2 (made with boto3, see
+//! `support::ec2_network`); ECS services keep their `loadBalancers` but never register targets,
+//! so the test registers one to make a group healthy; `SetRulePriorities` refuses swaps AWS
+//! allows and deleting a rule twice answers 200 (the tool never relies on either).
 
 mod support;
 
@@ -173,3 +178,8 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
     let groups = lb.describe_target_groups().send().await.unwrap();
     assert_eq!(groups.target_groups().len(), 2, "the waking group is gone");
 }
+
+// Sleeping when idle reads CloudWatch's `GetMetricData`. moto 5.2.5 stores metrics, but the Rust
+// CloudWatch client speaks Smithy RPC v2 CBOR, which moto does not route (it answers 404): the
+// adapter's query is tested with aws-smithy-mocks (shared/src/aws/load_balancers.rs), the
+// decisions on the in-memory fleet (shared/src/run/idle_tests.rs, a simulated week included).

@@ -54,6 +54,14 @@ impl ReadFleet for SimulatedDeployments<'_> {
     async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
         self.aws.waking_groups(key).await
     }
+    async fn request_counts(
+        &self,
+        target_groups: &[String],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, u64>, CallError> {
+        self.aws.request_counts(target_groups, since, until).await
+    }
     fn calls(&self) -> BTreeMap<String, u32> {
         self.aws.calls()
     }

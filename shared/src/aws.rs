@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_applicationautoscaling as aas;
+use aws_sdk_cloudwatch as cw;
 use aws_sdk_ecs as ecs;
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_elasticloadbalancingv2 as elb;
@@ -32,7 +33,7 @@ const READ_CONCURRENCY: usize = 8;
 
 /// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
 /// the template must allow each (tests/template_guard.rs).
-pub const READ_OPERATIONS: [&str; 11] = [
+pub const READ_OPERATIONS: [&str; 12] = [
     "tagging:GetResources",
     "ecs:ListServices",
     "ecs:DescribeServices",
@@ -44,6 +45,7 @@ pub const READ_OPERATIONS: [&str; 11] = [
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeRules",
     "elasticloadbalancing:DescribeTargetHealth",
+    "cloudwatch:GetMetricData",
 ];
 
 /// Every write this adapter makes, named as IAM names the actions; the template's guard policy
@@ -69,6 +71,7 @@ pub struct AwsFleet {
     aas: aas::Client,
     tagging: rgt::Client,
     elb: elb::Client,
+    cloudwatch: cw::Client,
     calls: Mutex<BTreeMap<String, u32>>,
     retries: Arc<Mutex<BTreeMap<String, u32>>>,
 }
@@ -177,6 +180,12 @@ impl AwsFleet {
                     .interceptor(counter("tagging"))
                     .build(),
             ),
+            cloudwatch: cw::Client::from_conf(
+                cw::config::Builder::from(config)
+                    .timeout_config(limits.clone())
+                    .interceptor(counter("cloudwatch"))
+                    .build(),
+            ),
             elb: elb::Client::from_conf(
                 elb::config::Builder::from(config)
                     .timeout_config(limits)
@@ -186,6 +195,17 @@ impl AwsFleet {
             calls: Mutex::new(BTreeMap::new()),
             retries,
         }
+    }
+
+    /// A fleet whose load balancer and CloudWatch calls go to the given clients (tests with
+    /// `aws-smithy-mocks`, for what moto cannot answer); every other call goes to `config`.
+    #[cfg(test)]
+    pub(crate) fn with_load_balancing(
+        config: &aws_config::SdkConfig,
+        elb: elb::Client,
+        cloudwatch: cw::Client,
+    ) -> AwsFleet {
+        AwsFleet { elb, cloudwatch, ..AwsFleet::new(config) }
     }
 
     fn count(&self, operation: &'static str) {
@@ -533,6 +553,15 @@ impl ReadFleet for AwsFleet {
         Ok(service_arn.and_then(ServiceId::from_arn))
     }
 
+    async fn request_counts(
+        &self,
+        target_groups: &[String],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, u64>, CallError> {
+        self.elb_request_counts(target_groups, since, until).await
+    }
+
     async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
         let found = self.tagged(&["elasticloadbalancing:targetgroup"], key, None).await?;
         Ok(found.into_iter().filter_map(|(arn, tags)| Some((arn, tags.get(key)?.clone()))).collect())
@@ -684,6 +713,7 @@ fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Tags) -> Opti
         task_definition: s.task_definition().map(str::to_string),
         launch: Launch::of(s.launch_type().map(|l| l.as_str()), &providers),
         target_groups: target_groups(s),
+        requests: None,
     })
 }
 

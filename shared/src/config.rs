@@ -23,6 +23,8 @@ pub struct TagKeys {
     pub saved: String,
     /// On a waking target group: the ARN of the service a request to it wakes.
     pub wakes: String,
+    /// How long without a request through its load balancer before a service is idle.
+    pub idle_after: String,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct Config {
     /// The waker function's ARN: set, load-balanced services' rules are routed to it while they
     /// sleep; unset, load balancers are left alone.
     pub waker_function_arn: Option<String>,
+    /// Minutes without a request before a load-balanced service sleeps; `None`: only by tag.
+    pub idle_after_minutes: Option<u32>,
     /// `UpdateService` calls per second sustained, and the burst, this tool allows itself.
     pub update_service_rate: u32,
     pub update_service_burst: u32,
@@ -91,6 +95,7 @@ impl Config {
             schedule: format!("{}schedule", prefix.1),
             saved: format!("{}saved", prefix.1),
             wakes: format!("{}wakes", prefix.1),
+            idle_after: format!("{}idle-after", prefix.1),
         };
         check_tag_key(&tags.keep_alive).map_err(|p| err(&prefix, p))?;
 
@@ -145,6 +150,8 @@ impl Config {
         let update_service_burst = number("UPDATE_SERVICE_BURST", "50", 1000)?;
         let write_concurrency = number("WRITE_CONCURRENCY", "8", 64)?;
         let wake_on_request_minutes = number("WAKE_ON_REQUEST_MINUTES", "60", 24 * 60)?;
+        let idle = get("IDLE_AFTER", "off");
+        let idle_after_minutes = crate::idle::parse_idle_after(&idle.1).map_err(|p| err(&idle, p))?;
         let waker = get("WAKER_FUNCTION_ARN", "");
         let waker_function_arn = match waker.1.trim() {
             "" => None,
@@ -188,6 +195,7 @@ impl Config {
             max_wake_hours,
             wake_on_request_minutes,
             waker_function_arn,
+            idle_after_minutes,
             update_service_rate,
             update_service_burst,
             write_concurrency,

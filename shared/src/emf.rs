@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::plan::IDLE_REASON;
 use crate::summary::Summary;
 
 pub const NAMESPACE: &str = "ECSCostSaver";
@@ -11,7 +12,7 @@ pub const DIMENSION: &str = "Function";
 
 /// Every metric emitted, with its CloudWatch unit. The template's alarm and dashboard use these
 /// names (tests/template_guard.rs checks they exist).
-pub const METRICS: [(&str, &str); 10] = [
+pub const METRICS: [(&str, &str); 11] = [
     ("ServicesAsleep", "Count"),
     ("ServicesAwake", "Count"),
     ("ServicesPutToSleep", "Count"),
@@ -22,11 +23,12 @@ pub const METRICS: [(&str, &str); 10] = [
     ("EstimatedHourlySavings", "None"),
     ("DollarsSaved", "None"),
     ("ServicesWokenByRequest", "Count"),
+    ("IdleSlept", "Count"),
 ];
 
 /// The metric values of one run, in `METRICS` order. `ServicesAwake` is only known when the run
 /// looked at the whole scope: `scale-up` and `wake` see just the services they restore.
-fn values(summary: &Summary) -> [Option<f64>; 10] {
+fn values(summary: &Summary) -> [Option<f64>; 11] {
     let count = |names: &[&str]| Some(f64::from(names.iter().map(|n| summary.count(n)).sum::<u32>()));
     let whole_scope = matches!(summary.mode, "scale-down" | "reconcile");
     let failed = summary.failures().count() as u32;
@@ -43,6 +45,10 @@ fn values(summary: &Summary) -> [Option<f64>; 10] {
         Some(summary.savings.hourly_usd_avoided),
         Some(summary.savings.usd_saved),
         count(&["woken_by_request"]),
+        Some(
+            summary.services.iter().filter(|s| s.action == "scaled_down" && s.reason.starts_with(IDLE_REASON)).count()
+                as f64,
+        ),
     ]
 }
 

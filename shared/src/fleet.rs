@@ -2,6 +2,8 @@
 //! one service. The AWS adapter and the in-memory fake both implement them.
 
 use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use std::future::Future;
 
 use crate::cost::TaskSize;
@@ -82,6 +84,16 @@ pub trait ReadFleet {
         target_group_arn: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<ServiceId>, CallError>> + Send;
+
+    /// Requests each of these target groups served from `since` until `until`, from the load
+    /// balancer's metrics (`AWS/ApplicationELB` `RequestCount`); a group with no datapoint
+    /// served none.
+    fn request_counts(
+        &self,
+        target_groups: &[String],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>, CallError>> + Send;
 
     /// Every waking target group (carrying `key`), with the service ARN it wakes.
     fn waking_groups(&self, key: &str) -> impl Future<Output = Result<Vec<(String, String)>, CallError>> + Send;

@@ -246,6 +246,7 @@ proptest! {
             task_definition: None,
             launch: crate::cost::Launch::Fargate,
             target_groups: vec![],
+            requests: None,
         };
         let inv = Invocation { mode, now, dry_run: false, force: force && mode == Mode::ScaleDown };
         let p = plan(std::slice::from_ref(&service), &config, inv);

@@ -11,6 +11,7 @@ pub mod cost;
 pub mod emf;
 pub mod event;
 pub mod fleet;
+pub mod idle;
 pub mod keep_alive;
 pub mod lambda;
 pub mod memory;

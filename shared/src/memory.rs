@@ -75,6 +75,8 @@ struct State {
     task_definitions: BTreeMap<String, TaskSize>,
     /// Load balancers: target groups, listeners and their rules.
     elb: load_balancers::Elb,
+    /// Requests served: (target group, minute, count), as the load balancer's metrics hold them.
+    requests: Vec<(String, DateTime<Utc>, u64)>,
     calls: BTreeMap<String, u32>,
     writes: u32,
     fail_writes: Vec<u32>,
@@ -133,6 +135,11 @@ impl MemoryFleet {
         let mut state = self.lock();
         let service = state.services.values_mut().find(|s| s.id.cluster == cluster && s.id.name == name);
         change(service.unwrap_or_else(|| panic!("no service {cluster}/{name}")));
+    }
+
+    /// Records `count` requests served by `target_group` at `at` (a load balancer metric).
+    pub fn record_requests(&self, target_group: &str, at: DateTime<Utc>, count: u64) {
+        self.lock().requests.push((target_group.to_string(), at, count));
     }
 
     /// Makes the k-th write from now on (1-based, counting every write call) fail, as if throttled.
@@ -230,6 +237,7 @@ impl MemoryFleet {
             task_definition: s.task_definition.clone(),
             launch: s.launch,
             target_groups: s.target_groups.clone(),
+            requests: None,
         }
     }
 }
@@ -338,6 +346,29 @@ impl ReadFleet for MemoryFleet {
 
     async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
         self.elb_waking_groups(key).await
+    }
+
+    async fn request_counts(
+        &self,
+        target_groups: &[String],
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, u64>, CallError> {
+        self.interleave().await;
+        let mut state = self.lock();
+        *state.calls.entry("cloudwatch:GetMetricData".into()).or_insert(0) += 1;
+        Ok(target_groups
+            .iter()
+            .map(|t| {
+                let n = state
+                    .requests
+                    .iter()
+                    .filter(|(g, at, _)| g == t && *at >= since && *at < until)
+                    .map(|(_, _, n)| n)
+                    .sum();
+                (t.clone(), n)
+            })
+            .collect())
     }
 
     fn calls(&self) -> BTreeMap<String, u32> {

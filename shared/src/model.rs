@@ -129,6 +129,8 @@ pub struct ObservedService {
     pub launch: Launch,
     /// The load balancer target groups the service registers its tasks in.
     pub target_groups: Vec<String>,
+    /// Requests through those target groups over its idle-after window, when `reconcile` asked.
+    pub requests: Option<u64>,
 }
 
 /// One condition of a load balancer listener rule, in the forms rules use: values of a field

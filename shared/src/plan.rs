@@ -213,7 +213,7 @@ fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation)
 
     match &view.saved {
         Some(_) => decide_sleeping(s, view, config, inv, keep_alive, verdict),
-        None => decide_awake(s, config, inv, keep_alive, verdict),
+        None => decide_awake(s, view, config, inv, keep_alive, verdict),
     }
 }
 
@@ -237,7 +237,13 @@ fn decide_sleeping(
             (Action::Skip, "no longer in scope; asleep, left for scale-up to restore".into())
         };
     }
-    let wake_reason = keep_alive.or_else(|| (verdict.awake && !inv.force).then(|| verdict.why.clone()));
+    // A service that sleeps when idle wakes on its next request (or a keep-alive), not by the
+    // clock: waking it at the start of the day only to idle-sleep it an hour later saves nothing.
+    let on_request = wakes_on_request(s, view, config);
+    let wake_reason = keep_alive.or_else(|| (verdict.awake && !inv.force && !on_request).then(|| verdict.why.clone()));
+    if on_request && wake_reason.is_none() && verdict.awake && restores && s.desired == 0 {
+        return (Action::Skip, "asleep; it sleeps when idle and wakes on its next request (or a keep-alive)".into());
+    }
     match (wake_reason, restores) {
         (Some(why), true) => (restore(s, view, &config.tags.saved), why),
         (Some(why), false) => (Action::Skip, format!("{why}; asleep, left for scale-up to restore")),
@@ -250,6 +256,7 @@ fn decide_sleeping(
 /// A service without saved state: awake (or a team's deliberate zero).
 fn decide_awake(
     s: &ObservedService,
+    view: &TagView,
     config: &Config,
     inv: Invocation,
     keep_alive: Option<String>,
@@ -261,7 +268,8 @@ fn decide_awake(
     if let Some(keep) = keep_alive {
         return (Action::Skip, keep);
     }
-    if verdict.awake && !inv.force {
+    let idle = idle_reason(s, view, config, inv);
+    if verdict.awake && !inv.force && idle.is_none() {
         return (Action::Skip, verdict.why);
     }
     if s.desired == 0 {
@@ -288,9 +296,40 @@ fn decide_awake(
     if let Err(problem) = saved.to_tag_value() {
         return (Action::Skip, format!("not put to sleep: {problem}"));
     }
-    let why = if inv.force { format!("forced ({})", verdict.why) } else { verdict.why };
+    let why = match idle {
+        _ if inv.force => format!("forced ({})", verdict.why),
+        Some(idle) if verdict.awake => idle,
+        _ => verdict.why,
+    };
     (Action::ScaleDown { saved, has_target: s.scaling.is_some() }, why)
 }
+
+/// `Some(reason)` when `reconcile` should put an awake service to sleep for lack of requests:
+/// load-balanced, an idle-after set and no `always` schedule, its target groups asked and silent
+/// for the whole window, and deployed longer ago than the window (a new service has had no
+/// chance to be used).
+fn idle_reason(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation) -> Option<String> {
+    let minutes = view.idle_after?;
+    if inv.mode != Mode::Reconcile || !wakes_on_request(s, view, config) || s.requests != Some(0) {
+        return None;
+    }
+    let window = Duration::minutes(minutes.into());
+    if s.last_deployed_at.is_some_and(|d| d + window > inv.now && d <= inv.now + Duration::minutes(CLOCK_SKEW_MINUTES))
+    {
+        return None;
+    }
+    Some(format!("{IDLE_REASON} {minutes} min: no request through its load balancer (idle-after {minutes}m)"))
+}
+
+/// Whether the service sleeps when idle and wakes on requests: an idle-after, a load balancer,
+/// the waker deployed (a service nobody can wake by a request must not sleep when idle), and no
+/// `always` schedule.
+fn wakes_on_request(s: &ObservedService, view: &TagView, config: &Config) -> bool {
+    view.idle_after.is_some() && !s.target_groups.is_empty() && config.routing().is_some() && !view.schedule.is_always()
+}
+
+/// How every idle reason starts (the `IdleSlept` metric counts them).
+pub const IDLE_REASON: &str = "idle for";
 
 fn keep_asleep(s: &ObservedService, saved: &str) -> (Action, String) {
     let bounds = s.scaling.is_some_and(|b| b != Bounds::ASLEEP);

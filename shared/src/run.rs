@@ -9,13 +9,14 @@ use crate::apply::{apply_routed, Outcome};
 use crate::config::Config;
 use crate::cost::Launch;
 use crate::fleet::{CallError, ChangeService, FleetQuery, ReadFleet};
+use crate::keep_alive::KeepAliveState;
 use crate::model::{ObservedService, SchedulingStrategy, ServiceId};
 use crate::plan::{plan, Action, Invocation, Mode};
 use crate::routing::release_awake;
 use crate::saved::SavedState;
 use crate::savings::{service_cost, ServiceCost, Standing};
 use crate::summary::Summary;
-use crate::tags::saved_state;
+use crate::tags::{read_tags, saved_state, Scope};
 
 pub fn fleet_query(config: &Config, inv: &Invocation) -> FleetQuery {
     FleetQuery {
@@ -46,6 +47,7 @@ pub async fn run_until<F: ReadFleet + ChangeService>(
     let before = Counters::read(fleet);
     let mut observation = fleet.observe(&fleet_query(config, &inv)).await?;
     add_targets(fleet, &mut observation.services, config, inv).await?;
+    add_requests(fleet, &mut observation.services, config, inv, &mut observation.warnings).await;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let routing = config.routing();
@@ -131,6 +133,49 @@ pub async fn add_targets<F: ReadFleet>(
     Ok(())
 }
 
+/// For `reconcile`: the requests each idle candidate's target groups served over its idle-after
+/// window (one metrics query per window length, up to 500 groups a call in the adapter). Only
+/// candidates are asked: managed, awake, load-balanced, with an idle-after and no keep-alive or
+/// `always` schedule. A failed query only means no service is idle-slept this run.
+async fn add_requests<F: ReadFleet>(
+    fleet: &F,
+    services: &mut [ObservedService],
+    config: &Config,
+    inv: Invocation,
+    warnings: &mut Vec<String>,
+) {
+    if inv.mode != Mode::Reconcile {
+        return;
+    }
+    let mut by_window: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, s) in services.iter().enumerate() {
+        if s.target_groups.is_empty() || s.desired == 0 || s.status != "ACTIVE" {
+            continue;
+        }
+        let view = read_tags(s, config, inv.now);
+        let candidate = view.scope == Scope::Managed
+            && view.saved.is_none()
+            && view.keep_alive == KeepAliveState::Inactive
+            && !view.schedule.is_always();
+        if let (true, Some(minutes)) = (candidate, view.idle_after) {
+            by_window.entry(minutes).or_default().push(i);
+        }
+    }
+    for (minutes, indexes) in by_window {
+        let groups: Vec<String> = indexes.iter().flat_map(|i| services[*i].target_groups.clone()).collect();
+        let since = inv.now - chrono::Duration::minutes(minutes.into());
+        match fleet.request_counts(&groups, since, inv.now).await {
+            Ok(counts) => {
+                for i in indexes {
+                    let s = &mut services[i];
+                    s.requests = Some(s.target_groups.iter().map(|t| counts.get(t).copied().unwrap_or(0)).sum());
+                }
+            }
+            Err(e) => warnings.push(format!("could not read request counts, nothing idle-slept this run: {e}")),
+        }
+    }
+}
+
 /// The cost entry of each outcome, in order. Task definitions are asked once each, and only for
 /// Fargate services that are asleep or restored: nothing else has a price to report.
 async fn price<F: ReadFleet>(
@@ -188,3 +233,6 @@ mod tests;
 
 #[cfg(test)]
 mod hostile_tests;
+
+#[cfg(test)]
+mod idle_tests;

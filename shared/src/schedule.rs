@@ -135,6 +135,11 @@ impl Schedule {
 
     /// Whether the schedule says awake at `now`; holidays are whole local days asleep, except for
     /// `always`, which means what it says.
+    /// `always`: awake whatever the time, and never idle.
+    pub fn is_always(&self) -> bool {
+        matches!(self.hours, Hours::Always)
+    }
+
     pub fn verdict(&self, now: DateTime<Utc>, default_zone: Tz, holidays: &[NaiveDate]) -> Verdict {
         let zone = self.zone_or(default_zone);
         let local = now.with_timezone(&zone);

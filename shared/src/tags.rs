@@ -57,6 +57,8 @@ pub struct TagView {
     pub keep_alive: KeepAliveState,
     pub keep_alive_source: Option<Source>,
     pub saved: Option<Result<SavedState, SavedError>>,
+    /// Minutes without a request before it is idle (service tag, cluster tag, `IDLE_AFTER`).
+    pub idle_after: Option<u32>,
     pub warnings: Vec<String>,
 }
 
@@ -70,7 +72,26 @@ pub fn read_tags(service: &ObservedService, config: &Config, now: DateTime<Utc>)
     if let Some(Err(e)) = &saved {
         warnings.push(format!("unreadable {} tag: {e}", config.tags.saved));
     }
-    TagView { scope, schedule, schedule_source, zone, keep_alive, keep_alive_source, saved, warnings }
+    let idle_after = idle_after_of(service, config, &mut warnings);
+    TagView { scope, schedule, schedule_source, zone, keep_alive, keep_alive_source, saved, idle_after, warnings }
+}
+
+/// Service tag beats cluster tag beats `IDLE_AFTER`. Unreadable counts as off (never sleep a
+/// service on a value nobody can read) and is reported.
+fn idle_after_of(service: &ObservedService, config: &Config, warnings: &mut Vec<String>) -> Option<u32> {
+    let key = &config.tags.idle_after;
+    for (source, tags) in [(Source::Service, &service.tags), (Source::Cluster, &service.cluster_tags)] {
+        if let Some(value) = tags.get(key) {
+            return match crate::idle::parse_idle_after(value) {
+                Ok(minutes) => minutes,
+                Err(e) => {
+                    warnings.push(format!("unreadable {key} tag on the {}, treated as `off`: {e}", source.describe()));
+                    None
+                }
+            };
+        }
+    }
+    config.idle_after_minutes
 }
 
 /// The service's saved state, parsed, if it carries the tag: all a caller needs when it does not

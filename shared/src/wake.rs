@@ -27,6 +27,9 @@ pub struct WakeRequest {
     pub until: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub dry_run: bool,
+    /// Woken by a request (`waker`): each keep-alive lasts at least the service's idle-after, so
+    /// it is never idle-slept on a window that began while it slept.
+    pub cover_idle_after: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,7 +168,7 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
         (None, None) => return Err(bad("say how long: `hours` or `until`".into())),
     };
     // Whole seconds: the keep-alive tag holds seconds, and what is written must read back as is.
-    Ok(WakeRequest { selector, until: until.trunc_subsecs(0), now, dry_run })
+    Ok(WakeRequest { selector, until: until.trunc_subsecs(0), now, dry_run, cover_idle_after: false })
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
@@ -244,14 +247,19 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
         return Err(WakeError::NotManaged(unmanaged));
     }
 
-    let value = rfc3339(req.until);
+    let report_until = rfc3339(req.until);
     let key = &config.tags.keep_alive;
-    let reads_back = KeepAlive::parse(&value).ok().map(|k| k.state(req.now, chrono_tz::UTC))
-        == Some(KeepAliveState::Active { until: Some(req.until) });
     let (mut kept_alive, mut failed, mut to_plan) = (vec![], vec![], vec![]);
     for (mut s, view) in managed {
+        let until = match view.idle_after {
+            Some(minutes) if req.cover_idle_after => req.until.max(crate::waker::keep_alive_until(req.now, minutes)),
+            _ => req.until,
+        };
+        let value = rfc3339(until);
+        let reads_back = KeepAlive::parse(&value).ok().map(|k| k.state(req.now, chrono_tz::UTC))
+            == Some(KeepAliveState::Active { until: Some(until) });
         let own_lasts = view.keep_alive_source == Some(Source::Service)
-            && matches!(view.keep_alive, KeepAliveState::Active { until } if until.is_none_or(|t| t >= req.until));
+            && matches!(view.keep_alive, KeepAliveState::Active { until: t } if t.is_none_or(|t| t >= until));
         if !own_lasts && !req.dry_run {
             let not_done = |reason: &str, error: Option<CallError>| {
                 let from = Capacity::new(s.desired, s.scaling);
@@ -277,7 +285,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
                 Err(CallError {
                     operation: "ecs:TagResource",
                     code: Some("RefusedByCostSaver".into()),
-                    message: format!("keep-alive `{value}` would not read back as {}", rfc3339(req.until)),
+                    message: format!("keep-alive `{value}` would not read back as {}", rfc3339(until)),
                 })
             };
             if let Err(e) = written {
@@ -311,7 +319,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     let mut summary = summarise(fleet, config, &inv, &to_plan, outcomes, observation.warnings, before).await;
     summary.mode = "wake";
     summary.routing = released;
-    Ok(WakeReport { until: value, kept_alive, summary })
+    Ok(WakeReport { until: report_until, kept_alive, summary })
 }
 
 /// The waking target groups of these services, if any (one tagging query).

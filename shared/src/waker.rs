@@ -95,6 +95,7 @@ pub async fn decide<F: ReadFleet + ChangeService>(
         until: keep_alive_until(clock, config.wake_on_request_minutes),
         now: clock,
         dry_run: config.dry_run,
+        cover_idle_after: true,
     };
     match wake(fleet, config, &request).await {
         Ok(report) if report.summary.failures().next().is_some() => {

@@ -39,6 +39,7 @@ fn svc(name: &str, desired: u32, tags: &[(&str, &str)], cluster_tags: &[(&str, &
         task_definition: None,
         launch: Launch::Fargate,
         target_groups: vec![],
+        requests: None,
     }
 }
 

@@ -120,6 +120,7 @@ async fn start(f: &MemoryFleet, c: &Config, runner: Runner) {
                 until: at("2026-11-20T22:00:00Z"),
                 now: at(EVENING),
                 dry_run: false,
+                cover_idle_after: false,
             };
             wake(f, c, &request).await.unwrap();
             return;

@@ -156,6 +156,7 @@ async fn restores_by_request_count_as_woken_by_request_in_the_summary_and_metric
         until: at("2026-11-20T22:10:00Z"),
         now: at("2026-11-20T21:03:00Z"),
         dry_run: false,
+        cover_idle_after: true,
     };
     let mut report = wake(&f, &c, &request).await.unwrap();
     report.summary.rename_action("restored", "woken_by_request");
