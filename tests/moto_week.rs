@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::cost::TaskSize;
-use ecs_cost_saver::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
+use ecs_cost_saver::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, RouteRequests, Selector};
 use ecs_cost_saver::model::{Bounds, Fresh, ListenerRule, RuleCondition, ServiceId};
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::saved::SavedState;
@@ -71,6 +71,21 @@ impl ChangeService for SimulatedDeployments<'_> {
     async fn current(&self, ids: &[ServiceId], key: &str) -> Result<Vec<Fresh>, CallError> {
         self.aws.current(ids, key).await
     }
+    async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
+        self.aws.tag(id, key, value).await
+    }
+    async fn untag(&self, id: &ServiceId, key: &str) -> Result<(), CallError> {
+        self.aws.untag(id, key).await
+    }
+    async fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> Result<(), CallError> {
+        self.aws.set_bounds(id, bounds).await
+    }
+    async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
+        self.aws.set_desired(id, desired).await
+    }
+}
+
+impl RouteRequests for SimulatedDeployments<'_> {
     async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
         self.aws.listener_rules(target_groups).await
     }
@@ -101,18 +116,6 @@ impl ChangeService for SimulatedDeployments<'_> {
     }
     async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
         self.aws.all_healthy(target_groups).await
-    }
-    async fn tag(&self, id: &ServiceId, key: &str, value: &str) -> Result<(), CallError> {
-        self.aws.tag(id, key, value).await
-    }
-    async fn untag(&self, id: &ServiceId, key: &str) -> Result<(), CallError> {
-        self.aws.untag(id, key).await
-    }
-    async fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> Result<(), CallError> {
-        self.aws.set_bounds(id, bounds).await
-    }
-    async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
-        self.aws.set_desired(id, desired).await
     }
 }
 

@@ -15,9 +15,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
-use crate::model::{
-    Bounds, Fresh, ListenerRule, ObservedService, RuleCondition, SchedulingStrategy, ServiceId, Suspension, Tags,
-};
+use crate::model::{Bounds, Fresh, ObservedService, SchedulingStrategy, ServiceId, Suspension, Tags};
 
 mod load_balancers;
 
@@ -647,43 +645,6 @@ impl ChangeService for AwsFleet {
             .await
             .map_err(|e| call_error(OP, e))?;
         Ok(())
-    }
-
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
-        self.elb_listener_rules(target_groups).await
-    }
-
-    async fn ensure_waking_group(
-        &self,
-        name: &str,
-        key: &str,
-        service_arn: &str,
-        waker_arn: &str,
-    ) -> Result<String, CallError> {
-        self.elb_ensure_waking_group(name, key, service_arn, waker_arn).await
-    }
-
-    async fn create_rule(
-        &self,
-        listener: &str,
-        priority: u32,
-        conditions: &[RuleCondition],
-        target_group: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), CallError> {
-        self.elb_create_rule(listener, priority, conditions, target_group, tags).await
-    }
-
-    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
-        self.elb_delete_rule(rule_arn).await
-    }
-
-    async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
-        self.elb_delete_target_group(target_group).await
-    }
-
-    async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
-        self.elb_all_healthy(target_groups).await
     }
 }
 

@@ -107,7 +107,7 @@ pub trait ReadFleet {
     }
 }
 
-pub trait ChangeService {
+pub trait ChangeService: RouteRequests {
     /// Desired count, `key` tag and target groups of each service as they are now (fresh,
     /// batched reads); services that no longer exist are absent.
     fn current(&self, ids: &[ServiceId], key: &str) -> impl Future<Output = Result<Vec<Fresh>, CallError>> + Send;
@@ -115,9 +115,12 @@ pub trait ChangeService {
     fn untag(&self, id: &ServiceId, key: &str) -> impl Future<Output = Result<(), CallError>> + Send;
     fn set_bounds(&self, id: &ServiceId, bounds: Bounds) -> impl Future<Output = Result<(), CallError>> + Send;
     fn set_desired(&self, id: &ServiceId, desired: u32) -> impl Future<Output = Result<(), CallError>> + Send;
+}
 
-    // Routing a sleeping service's load balancer rules to the waker (see `routing`).
-
+/// Routing a sleeping service's load balancer requests to the waker, and back (see `routing`).
+/// Every backend that changes services can route: a supertrait, so the executor's bounds stay
+/// `ChangeService`.
+pub trait RouteRequests {
     /// Every rule of every listener of the load balancers these target groups belong to.
     fn listener_rules(
         &self,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
-use crate::model::{Bounds, Fresh, ListenerRule, ObservedService, RuleCondition, SchedulingStrategy, ServiceId, Tags};
+use crate::model::{Bounds, Fresh, ObservedService, SchedulingStrategy, ServiceId, Tags};
 
 mod load_balancers;
 
@@ -427,42 +427,5 @@ impl ChangeService for MemoryFleet {
     async fn set_desired(&self, id: &ServiceId, desired: u32) -> Result<(), CallError> {
         self.interleave().await;
         self.write("ecs:UpdateService", id, format!("desired={desired}"), |s| s.desired = desired)
-    }
-
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
-        self.elb_listener_rules(target_groups).await
-    }
-
-    async fn ensure_waking_group(
-        &self,
-        name: &str,
-        key: &str,
-        service_arn: &str,
-        waker_arn: &str,
-    ) -> Result<String, CallError> {
-        self.elb_ensure_waking_group(name, key, service_arn, waker_arn).await
-    }
-
-    async fn create_rule(
-        &self,
-        listener: &str,
-        priority: u32,
-        conditions: &[RuleCondition],
-        target_group: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), CallError> {
-        self.elb_create_rule(listener, priority, conditions, target_group, tags).await
-    }
-
-    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
-        self.elb_delete_rule(rule_arn).await
-    }
-
-    async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
-        self.elb_delete_target_group(target_group).await
-    }
-
-    async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
-        self.elb_all_healthy(target_groups).await
     }
 }

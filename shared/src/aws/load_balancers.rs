@@ -15,7 +15,7 @@ use aws_sdk_cloudwatch as cw;
 use chrono::{DateTime, Utc};
 
 use super::{call_error, AwsFleet};
-use crate::fleet::CallError;
+use crate::fleet::{CallError, RouteRequests};
 use crate::model::{ListenerRule, RuleCondition, Tags};
 
 /// `DescribeTags` takes at most 20 resources.
@@ -119,76 +119,6 @@ impl AwsFleet {
         Ok(counts)
     }
 
-    pub(super) async fn elb_listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
-        const GROUPS: &str = "elasticloadbalancing:DescribeTargetGroups";
-        const LISTENERS: &str = "elasticloadbalancing:DescribeListeners";
-        const RULES: &str = "elasticloadbalancing:DescribeRules";
-        if target_groups.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.count(GROUPS);
-        let groups = self
-            .elb
-            .describe_target_groups()
-            .set_target_group_arns(Some(target_groups.to_vec()))
-            .send()
-            .await
-            .map_err(|e| call_error(GROUPS, e))?;
-        let mut lbs: Vec<String> =
-            groups.target_groups().iter().flat_map(|g| g.load_balancer_arns().iter().cloned()).collect();
-        lbs.sort();
-        lbs.dedup();
-        let mut rules = Vec::new();
-        for lb in lbs {
-            let mut listeners = Vec::new();
-            let mut marker: Option<String> = None;
-            for _ in 0..MAX_PAGES {
-                self.count(LISTENERS);
-                let page = self
-                    .elb
-                    .describe_listeners()
-                    .load_balancer_arn(&lb)
-                    .set_marker(marker.clone())
-                    .send()
-                    .await
-                    .map_err(|e| call_error(LISTENERS, e))?;
-                listeners.extend(page.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)));
-                match page.next_marker() {
-                    Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
-                    _ => break,
-                }
-            }
-            for listener in listeners {
-                let mut marker: Option<String> = None;
-                for _ in 0..MAX_PAGES {
-                    self.count(RULES);
-                    let page = self
-                        .elb
-                        .describe_rules()
-                        .listener_arn(&listener)
-                        .set_marker(marker.clone())
-                        .send()
-                        .await
-                        .map_err(|e| call_error(RULES, e))?;
-                    rules.extend(page.rules().iter().map(|r| listener_rule(&listener, r)));
-                    match page.next_marker() {
-                        Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
-                        _ => break,
-                    }
-                }
-            }
-        }
-        let arns: Vec<String> = rules.iter().map(|r: &ListenerRule| r.arn.clone()).collect();
-        for chunk in arns.chunks(DESCRIBE_TAGS_MAX) {
-            for (arn, tags) in self.elb_tags(chunk).await? {
-                if let Some(rule) = rules.iter_mut().find(|r| r.arn == arn) {
-                    rule.tags = tags;
-                }
-            }
-        }
-        Ok(rules)
-    }
-
     /// Tags of up to 20 resources.
     pub(super) async fn elb_tags(&self, arns: &[String]) -> Result<Vec<(String, Tags)>, CallError> {
         const OP: &str = "elasticloadbalancing:DescribeTags";
@@ -212,117 +142,6 @@ impl AwsFleet {
                 (d.resource_arn().unwrap_or_default().to_string(), tags)
             })
             .collect())
-    }
-
-    pub(super) async fn elb_ensure_waking_group(
-        &self,
-        name: &str,
-        key: &str,
-        service_arn: &str,
-        waker_arn: &str,
-    ) -> Result<String, CallError> {
-        self.count(CREATE_TARGET_GROUP);
-        let tag = Tag::builder().key(key).value(service_arn).build();
-        let created =
-            self.elb.create_target_group().name(name).target_type(TargetTypeEnum::Lambda).tags(tag).send().await;
-        let arn = match created {
-            Ok(out) => out.target_groups().first().and_then(|g| g.target_group_arn()).map(str::to_string),
-            // Created by an earlier run that did not finish: the same group, found by name.
-            Err(e) if e.code() == Some("DuplicateTargetGroupName") => {
-                const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
-                self.count(OP);
-                let found =
-                    self.elb.describe_target_groups().names(name).send().await.map_err(|e| call_error(OP, e))?;
-                found.target_groups().first().and_then(|g| g.target_group_arn()).map(str::to_string)
-            }
-            Err(e) => return Err(call_error(CREATE_TARGET_GROUP, e)),
-        };
-        let arn = arn.ok_or_else(|| CallError {
-            operation: CREATE_TARGET_GROUP,
-            code: None,
-            message: format!("no ARN for target group {name}"),
-        })?;
-        // The group is found again by its tag: it must carry the service it wakes.
-        let carries = self.elb_tags(std::slice::from_ref(&arn)).await?;
-        if !carries.iter().any(|(_, tags)| tags.get(key).is_some_and(|v| v == service_arn)) {
-            return Err(CallError {
-                operation: CREATE_TARGET_GROUP,
-                code: Some("RefusedByCostSaver".into()),
-                message: format!("target group {name} exists but does not wake {service_arn}; not used"),
-            });
-        }
-        self.count(REGISTER_TARGETS);
-        self.elb
-            .register_targets()
-            .target_group_arn(&arn)
-            .targets(TargetDescription::builder().id(waker_arn).build())
-            .send()
-            .await
-            .map_err(|e| call_error(REGISTER_TARGETS, e))?;
-        Ok(arn)
-    }
-
-    pub(super) async fn elb_create_rule(
-        &self,
-        listener: &str,
-        priority: u32,
-        conditions: &[RuleCondition],
-        target_group: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), CallError> {
-        self.count(CREATE_RULE);
-        let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group).build();
-        self.elb
-            .create_rule()
-            .listener_arn(listener)
-            .priority(i32::try_from(priority).unwrap_or(i32::MAX))
-            .set_conditions(Some(conditions.iter().map(to_sdk_condition).collect()))
-            .actions(forward)
-            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
-            .send()
-            .await
-            .map_err(|e| call_error(CREATE_RULE, e))?;
-        Ok(())
-    }
-
-    pub(super) async fn elb_delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
-        self.count(DELETE_RULE);
-        match self.elb.delete_rule().rule_arn(rule_arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("RuleNotFound") => Ok(()),
-            Err(e) => Err(call_error(DELETE_RULE, e)),
-        }
-    }
-
-    pub(super) async fn elb_delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
-        self.count(DELETE_TARGET_GROUP);
-        match self.elb.delete_target_group().target_group_arn(target_group).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("TargetGroupNotFound") => Ok(()),
-            Err(e) => Err(call_error(DELETE_TARGET_GROUP, e)),
-        }
-    }
-
-    pub(super) async fn elb_all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
-        const OP: &str = "elasticloadbalancing:DescribeTargetHealth";
-        for group in target_groups {
-            self.count(OP);
-            let out = self
-                .elb
-                .describe_target_health()
-                .target_group_arn(group)
-                .send()
-                .await
-                .map_err(|e| call_error(OP, e))?;
-            let healthy = out
-                .target_health_descriptions()
-                .iter()
-                .any(|d| d.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy));
-            if !healthy {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 }
 
@@ -428,6 +247,184 @@ fn to_sdk_condition(c: &RuleCondition) -> elb::types::RuleCondition {
         _ => b.set_values(values),
     }
     .build()
+}
+
+impl RouteRequests for AwsFleet {
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        const GROUPS: &str = "elasticloadbalancing:DescribeTargetGroups";
+        const LISTENERS: &str = "elasticloadbalancing:DescribeListeners";
+        const RULES: &str = "elasticloadbalancing:DescribeRules";
+        if target_groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.count(GROUPS);
+        let groups = self
+            .elb
+            .describe_target_groups()
+            .set_target_group_arns(Some(target_groups.to_vec()))
+            .send()
+            .await
+            .map_err(|e| call_error(GROUPS, e))?;
+        let mut lbs: Vec<String> =
+            groups.target_groups().iter().flat_map(|g| g.load_balancer_arns().iter().cloned()).collect();
+        lbs.sort();
+        lbs.dedup();
+        let mut rules = Vec::new();
+        for lb in lbs {
+            let mut listeners = Vec::new();
+            let mut marker: Option<String> = None;
+            for _ in 0..MAX_PAGES {
+                self.count(LISTENERS);
+                let page = self
+                    .elb
+                    .describe_listeners()
+                    .load_balancer_arn(&lb)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| call_error(LISTENERS, e))?;
+                listeners.extend(page.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)));
+                match page.next_marker() {
+                    Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
+                    _ => break,
+                }
+            }
+            for listener in listeners {
+                let mut marker: Option<String> = None;
+                for _ in 0..MAX_PAGES {
+                    self.count(RULES);
+                    let page = self
+                        .elb
+                        .describe_rules()
+                        .listener_arn(&listener)
+                        .set_marker(marker.clone())
+                        .send()
+                        .await
+                        .map_err(|e| call_error(RULES, e))?;
+                    rules.extend(page.rules().iter().map(|r| listener_rule(&listener, r)));
+                    match page.next_marker() {
+                        Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        let arns: Vec<String> = rules.iter().map(|r: &ListenerRule| r.arn.clone()).collect();
+        for chunk in arns.chunks(DESCRIBE_TAGS_MAX) {
+            for (arn, tags) in self.elb_tags(chunk).await? {
+                if let Some(rule) = rules.iter_mut().find(|r| r.arn == arn) {
+                    rule.tags = tags;
+                }
+            }
+        }
+        Ok(rules)
+    }
+    async fn ensure_waking_group(
+        &self,
+        name: &str,
+        key: &str,
+        service_arn: &str,
+        waker_arn: &str,
+    ) -> Result<String, CallError> {
+        self.count(CREATE_TARGET_GROUP);
+        let tag = Tag::builder().key(key).value(service_arn).build();
+        let created =
+            self.elb.create_target_group().name(name).target_type(TargetTypeEnum::Lambda).tags(tag).send().await;
+        let arn = match created {
+            Ok(out) => out.target_groups().first().and_then(|g| g.target_group_arn()).map(str::to_string),
+            // Created by an earlier run that did not finish: the same group, found by name.
+            Err(e) if e.code() == Some("DuplicateTargetGroupName") => {
+                const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
+                self.count(OP);
+                let found =
+                    self.elb.describe_target_groups().names(name).send().await.map_err(|e| call_error(OP, e))?;
+                found.target_groups().first().and_then(|g| g.target_group_arn()).map(str::to_string)
+            }
+            Err(e) => return Err(call_error(CREATE_TARGET_GROUP, e)),
+        };
+        let arn = arn.ok_or_else(|| CallError {
+            operation: CREATE_TARGET_GROUP,
+            code: None,
+            message: format!("no ARN for target group {name}"),
+        })?;
+        // The group is found again by its tag: it must carry the service it wakes.
+        let carries = self.elb_tags(std::slice::from_ref(&arn)).await?;
+        if !carries.iter().any(|(_, tags)| tags.get(key).is_some_and(|v| v == service_arn)) {
+            return Err(CallError {
+                operation: CREATE_TARGET_GROUP,
+                code: Some("RefusedByCostSaver".into()),
+                message: format!("target group {name} exists but does not wake {service_arn}; not used"),
+            });
+        }
+        self.count(REGISTER_TARGETS);
+        self.elb
+            .register_targets()
+            .target_group_arn(&arn)
+            .targets(TargetDescription::builder().id(waker_arn).build())
+            .send()
+            .await
+            .map_err(|e| call_error(REGISTER_TARGETS, e))?;
+        Ok(arn)
+    }
+    async fn create_rule(
+        &self,
+        listener: &str,
+        priority: u32,
+        conditions: &[RuleCondition],
+        target_group: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), CallError> {
+        self.count(CREATE_RULE);
+        let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group).build();
+        self.elb
+            .create_rule()
+            .listener_arn(listener)
+            .priority(i32::try_from(priority).unwrap_or(i32::MAX))
+            .set_conditions(Some(conditions.iter().map(to_sdk_condition).collect()))
+            .actions(forward)
+            .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
+            .send()
+            .await
+            .map_err(|e| call_error(CREATE_RULE, e))?;
+        Ok(())
+    }
+    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
+        self.count(DELETE_RULE);
+        match self.elb.delete_rule().rule_arn(rule_arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("RuleNotFound") => Ok(()),
+            Err(e) => Err(call_error(DELETE_RULE, e)),
+        }
+    }
+    async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
+        self.count(DELETE_TARGET_GROUP);
+        match self.elb.delete_target_group().target_group_arn(target_group).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("TargetGroupNotFound") => Ok(()),
+            Err(e) => Err(call_error(DELETE_TARGET_GROUP, e)),
+        }
+    }
+    async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
+        const OP: &str = "elasticloadbalancing:DescribeTargetHealth";
+        for group in target_groups {
+            self.count(OP);
+            let out = self
+                .elb
+                .describe_target_health()
+                .target_group_arn(group)
+                .send()
+                .await
+                .map_err(|e| call_error(OP, e))?;
+            let healthy = out
+                .target_health_descriptions()
+                .iter()
+                .any(|d| d.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy));
+            if !healthy {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{MemoryFleet, State};
-use crate::fleet::CallError;
+use crate::fleet::{CallError, RouteRequests};
 use crate::model::{ListenerRule, RuleCondition, Tags};
 
 #[derive(Debug, Clone, Default)]
@@ -131,7 +131,16 @@ impl MemoryFleet {
         Ok(done)
     }
 
-    pub(super) async fn elb_listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+    pub(super) async fn elb_waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
+        self.interleave().await;
+        let mut state = self.lock();
+        *state.calls.entry("tagging:GetResources".into()).or_insert(0) += 1;
+        Ok(state.elb.groups.iter().filter_map(|(arn, g)| Some((arn.clone(), g.tags.get(key)?.clone()))).collect())
+    }
+}
+
+impl RouteRequests for MemoryFleet {
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("elasticloadbalancing:DescribeRules".into()).or_insert(0) += 1;
@@ -144,8 +153,7 @@ impl MemoryFleet {
             .cloned()
             .collect())
     }
-
-    pub(super) async fn elb_ensure_waking_group(
+    async fn ensure_waking_group(
         &self,
         name: &str,
         key: &str,
@@ -181,8 +189,7 @@ impl MemoryFleet {
         }
         Ok(arn)
     }
-
-    pub(super) async fn elb_create_rule(
+    async fn create_rule(
         &self,
         listener: &str,
         priority: u32,
@@ -215,16 +222,14 @@ impl MemoryFleet {
             Ok(())
         })
     }
-
-    pub(super) async fn elb_delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
+    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
         self.interleave().await;
         self.elb_write("elasticloadbalancing:DeleteRule", rule_arn.to_string(), |state| {
             state.elb.rules.remove(rule_arn);
             Ok(())
         })
     }
-
-    pub(super) async fn elb_delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
+    async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
         self.interleave().await;
         const OP: &str = "elasticloadbalancing:DeleteTargetGroup";
         self.elb_write(OP, target_group.to_string(), |state| {
@@ -235,19 +240,11 @@ impl MemoryFleet {
             Ok(())
         })
     }
-
-    pub(super) async fn elb_all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
+    async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("elasticloadbalancing:DescribeTargetHealth".into()).or_insert(0) +=
             target_groups.len() as u32;
         Ok(target_groups.iter().all(|t| state.elb.groups.get(t).is_some_and(|g| g.healthy)))
-    }
-
-    pub(super) async fn elb_waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
-        self.interleave().await;
-        let mut state = self.lock();
-        *state.calls.entry("tagging:GetResources".into()).or_insert(0) += 1;
-        Ok(state.elb.groups.iter().filter_map(|(arn, g)| Some((arn.clone(), g.tags.get(key)?.clone()))).collect())
     }
 }
