@@ -25,6 +25,8 @@ pub struct TagKeys {
     pub wakes: String,
     /// How long without a request through its load balancer before a service is idle.
     pub idle_after: String,
+    /// `false` on a service or cluster: its load balancer rules are never routed to the waker.
+    pub wake_on_request: String,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,7 @@ impl Config {
             saved: format!("{}saved", prefix.1),
             wakes: format!("{}wakes", prefix.1),
             idle_after: format!("{}idle-after", prefix.1),
+            wake_on_request: format!("{}wake-on-request", prefix.1),
         };
         check_tag_key(&tags.keep_alive).map_err(|p| err(&prefix, p))?;
 

@@ -174,7 +174,8 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
     if let Action::Restore { .. } = action {
         warnings.extend(restore_warnings(service, &view));
     }
-    let target_groups = service.target_groups.clone();
+    // Opted out of the waking routing: the executor sees no target group to route.
+    let target_groups = if view.wake_on_request { service.target_groups.clone() } else { Vec::new() };
     Some(PlanEntry { id: service.id.clone(), action, reason, from, to, warnings, target_groups })
 }
 

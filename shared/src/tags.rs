@@ -59,6 +59,9 @@ pub struct TagView {
     pub saved: Option<Result<SavedState, SavedError>>,
     /// Minutes without a request before it is idle (service tag, cluster tag, `IDLE_AFTER`).
     pub idle_after: Option<u32>,
+    /// Its load balancer rules may be routed to the waker while it sleeps (unless a service or
+    /// cluster tag says `false`).
+    pub wake_on_request: bool,
     pub warnings: Vec<String>,
 }
 
@@ -72,8 +75,37 @@ pub fn read_tags(service: &ObservedService, config: &Config, now: DateTime<Utc>)
     if let Some(Err(e)) = &saved {
         warnings.push(format!("unreadable {} tag: {e}", config.tags.saved));
     }
-    let idle_after = idle_after_of(service, config, &mut warnings);
-    TagView { scope, schedule, schedule_source, zone, keep_alive, keep_alive_source, saved, idle_after, warnings }
+    let wake_on_request = wake_on_request_of(service, config, &mut warnings);
+    let idle_after = if wake_on_request { idle_after_of(service, config, &mut warnings) } else { None };
+    TagView {
+        scope,
+        schedule,
+        schedule_source,
+        zone,
+        keep_alive,
+        keep_alive_source,
+        saved,
+        idle_after,
+        wake_on_request,
+        warnings,
+    }
+}
+
+/// `cost-saver:wake-on-request=false` on the service (or else its cluster) opts out of the waking
+/// routing, and so of sleeping when idle. Anything but `true`/`false` is reported and read as
+/// `false`: routing someone's load balancer is never done on a value nobody can read.
+fn wake_on_request_of(service: &ObservedService, config: &Config, warnings: &mut Vec<String>) -> bool {
+    let key = &config.tags.wake_on_request;
+    let value = service.tags.get(key).or_else(|| service.cluster_tags.get(key));
+    match value.map(|v| v.trim().to_ascii_lowercase()) {
+        None => true,
+        Some(v) if v == "true" => true,
+        Some(v) if v == "false" => false,
+        Some(_) => {
+            warnings.push(format!("unreadable {key} tag, treated as `false`: expected `true` or `false`"));
+            false
+        }
+    }
 }
 
 /// Service tag beats cluster tag beats `IDLE_AFTER`. Unreadable counts as off (never sleep a

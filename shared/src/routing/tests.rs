@@ -220,3 +220,32 @@ async fn overlapping_runs_leave_routing_consistent() {
         assert_eq!(f.target_groups().len(), 2, "seed {seed} ({a:?} + {b:?}): {:?}", f.target_groups());
     }
 }
+
+/// `cost-saver:wake-on-request=false` on the service or its cluster: its rules are left alone
+/// while it sleeps, and it is never idle-slept (nothing could wake it by a request).
+#[tokio::test]
+async fn a_service_or_cluster_can_opt_out_of_the_waking_routing() {
+    let c = config();
+    for on_cluster in [false, true] {
+        let f = fleet();
+        let before = f.rules();
+        if on_cluster {
+            f.add_cluster("previews", &[("Environment", "preview"), ("cost-saver:wake-on-request", "false")]);
+        } else {
+            f.edit("previews", "pr-101-web", |s| {
+                s.tags.insert("cost-saver:wake-on-request".into(), "false".into());
+            });
+        }
+        let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+        assert_eq!(down.count("scaled_down"), 1);
+        assert_eq!(f.rules(), before, "on cluster: {on_cluster}");
+        assert_eq!(f.target_groups().len(), 2);
+    }
+    let f = fleet();
+    f.edit("previews", "pr-101-web", |s| {
+        s.tags.insert("cost-saver:wake-on-request".into(), "maybe".into());
+    });
+    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+    assert!(down.services[0].warnings.iter().any(|w| w.contains("unreadable cost-saver:wake-on-request")));
+    assert!(f.rules().iter().all(|r| !r.tags.contains_key(KEY)));
+}
