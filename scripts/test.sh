@@ -25,7 +25,7 @@ sam validate --lint --region us-east-1
 # deployments default to arm64 (see the README).
 step "sam build (x86_64)"
 sam build --parameter-overrides Architecture=x86_64
-ls -l .aws-sam/build/{ScaleDown,ScaleUp,Reconcile,Wake}Function/bootstrap
+ls -l .aws-sam/build/{ScaleDown,ScaleUp,Reconcile,Wake,Waker}Function/bootstrap
 
 # One closing line with the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
