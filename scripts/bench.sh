@@ -31,7 +31,7 @@ report=$(cargo run --quiet --bin bench -- "$@")
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
   echo "- machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
   echo "- toolchain: $(rustc --version), cargo-lambda $(cargo lambda --version | awk '{print $2}'), moto $(python3 -c 'import moto; print(moto.__version__)')"
-  echo "- release build of the four functions (\`cargo lambda build --release\`, warm dependency cache): ${build_seconds} s"
+  echo "- release build of the five functions (\`cargo lambda build --release\`, warm dependency cache): ${build_seconds} s"
   echo
   echo "$report"
   # Hand-written notes on the numbers survive a re-run.
