@@ -542,13 +542,8 @@ impl ReadFleet for AwsFleet {
     }
 
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
-        const OP: &str = "elasticloadbalancing:DescribeTags";
-        self.count(OP);
-        let out =
-            self.elb.describe_tags().resource_arns(target_group_arn).send().await.map_err(|e| call_error(OP, e))?;
-        let service_arn =
-            out.tag_descriptions().iter().flat_map(|d| d.tags()).find(|t| t.key() == Some(key)).and_then(|t| t.value());
-        Ok(service_arn.and_then(ServiceId::from_arn))
+        let tags = self.elb_tags(&[target_group_arn.to_string()]).await?;
+        Ok(tags.iter().find_map(|(_, tags)| ServiceId::from_arn(tags.get(key)?)))
     }
 
     async fn request_counts(

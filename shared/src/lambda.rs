@@ -62,17 +62,23 @@ pub async fn handle<F: ReadFleet + ChangeService>(
     let json = serde_json::to_string(&summary).unwrap_or_default();
     tracing::info!(summary = %json, "run finished");
     crate::emf::emit(&summary);
+    // An error makes the scheduler retry and the alarms fire; the full summary is in the log.
+    services_failed(&summary)?;
+    Ok(summary)
+}
+
+/// `ServicesFailed` naming each failed or unreached service, when there is any.
+fn services_failed(summary: &Summary) -> Result<(), Diagnostic> {
     let failed: Vec<String> = summary
         .failures()
         .map(|f| {
             format!("{}/{}: {}", f.cluster, f.service, f.error.as_deref().unwrap_or("not reached before the deadline"))
         })
         .collect();
-    if !failed.is_empty() {
-        // An error makes the scheduler retry and the alarms fire; the full summary is in the log.
-        return Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join("; "))));
+    if failed.is_empty() {
+        return Ok(());
     }
-    Ok(summary)
+    Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join("; "))))
 }
 
 /// Serves `wake` until the runtime stops: direct invocations and Function URL requests.
@@ -175,16 +181,7 @@ async fn run_wake<F: ReadFleet + ChangeService>(
 }
 
 fn wake_result(report: WakeReport) -> Result<Value, Diagnostic> {
-    let failed: Vec<String> = report
-        .summary
-        .failures()
-        .map(|f| {
-            format!("{}/{}: {}", f.cluster, f.service, f.error.as_deref().unwrap_or("not reached before the deadline"))
-        })
-        .collect();
-    if !failed.is_empty() {
-        return Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join("; "))));
-    }
+    services_failed(&report.summary)?;
     Ok(serde_json::to_value(&report).unwrap_or_default())
 }
 
