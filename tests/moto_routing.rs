@@ -11,20 +11,37 @@
 
 mod support;
 
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
 use aws_sdk_elasticloadbalancingv2 as elb;
 use chrono::{DateTime, Utc};
-use ecs_cost_saver::aws::AwsFleet;
+use ecs_cost_saver::aws::{retry_config, AwsFleet, WRITE_OPERATIONS};
+use ecs_cost_saver::fleet::ReadFleet;
+use ecs_cost_saver::lambda::handle_waker;
 use ecs_cost_saver::run::run;
-use ecs_cost_saver::waker::{decide, Answer, RecentlyWoken};
+use ecs_cost_saver::waker::RecentlyWoken;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, PathPatternConditionConfig, RuleCondition, Tag};
-use support::{Moto, Seeder};
+use fault_proxy::{Fault, FaultProxy};
+use support::{sdk_config_at, Moto, Seeder};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 
 fn inv(mode: Mode, now: &str) -> Invocation {
     let now = DateTime::parse_from_rfc3339(now).unwrap().with_timezone(&Utc);
     Invocation { mode, now, dry_run: false, force: false }
+}
+
+/// `events/alb-request.json` routed to `target_group`.
+fn alb_request(target_group: &str) -> aws_lambda_events::alb::AlbTargetGroupRequest {
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(support::event_file("alb-request.json")).unwrap()).unwrap();
+    event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
+    serde_json::from_value(event).unwrap()
 }
 
 /// Every rule of the listener as (priority, conditions, actions, tags), for exact comparison.
@@ -45,13 +62,22 @@ async fn rules(lb: &elb::Client, listener: &str) -> Vec<(String, String, String,
     rows
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rule_back() {
-    let moto = Moto::start();
+/// The previews load balancer: listener on port 80 (default: a fixed 404), pr-101-web's rule at
+/// priority 10 (host and path, tagged `team=web`), pr-102's at 9 (so pr-101's waking rule takes 8);
+/// pr-101-web (2 tasks) in cluster `previews` behind its target group, no healthy target yet.
+struct PreviewAlb {
+    sdk: aws_config::SdkConfig,
+    seeder: Seeder,
+    lb: elb::Client,
+    listener: String,
+    web: String,
+}
+
+async fn preview_alb(moto: &Moto) -> PreviewAlb {
     let sdk = moto.sdk_config().await;
     let seeder = Seeder::new(&sdk);
     let lb = elb::Client::new(&sdk);
-    let (vpc, subnets) = support::ec2_network(&moto);
+    let (vpc, subnets) = support::ec2_network(moto);
     let balancer = lb.create_load_balancer().name("previews").set_subnets(Some(subnets)).send().await.unwrap();
     let balancer = balancer.load_balancers()[0].load_balancer_arn().unwrap().to_string();
     let group = |name: &'static str| {
@@ -117,10 +143,30 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
 
     seeder.cluster("previews", &[("Environment", "preview")]).await;
     seeder.service_behind("previews", "pr-101-web", 2, &[], &web).await;
-    let before = rules(&lb, &listener).await;
+    PreviewAlb { sdk, seeder, lb, listener, web }
+}
+
+impl PreviewAlb {
+    async fn register_healthy_target(&self) {
+        self.lb
+            .register_targets()
+            .target_group_arn(&self.web)
+            .targets(elb::types::TargetDescription::builder().id("10.0.1.5").port(80).build())
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rule_back() {
+    let moto = Moto::start();
+    let alb = preview_alb(&moto).await;
+    let (sdk, seeder, lb, listener) = (&alb.sdk, &alb.seeder, &alb.lb, &alb.listener);
+    let before = rules(lb, listener).await;
 
     let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
-    let fleet = AwsFleet::new(&sdk);
+    let fleet = AwsFleet::new(sdk);
     let down = run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
     assert_eq!(down.count("scaled_down"), 1, "{:#?}", down.services);
     let steps = &down.services[0].steps;
@@ -128,7 +174,7 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
     assert!(steps[2].starts_with("desired 2 -> 0"), "{steps:?}");
 
     // The waking rule: same conditions, priority 8 (9 is taken), to a tagged lambda target group.
-    let during = lb.describe_rules().listener_arn(&listener).send().await.unwrap();
+    let during = lb.describe_rules().listener_arn(listener).send().await.unwrap();
     let companion = during.rules().iter().find(|r| r.priority() == Some("8")).expect("waking rule");
     let original = during.rules().iter().find(|r| r.priority() == Some("10")).unwrap();
     assert_eq!(
@@ -158,25 +204,114 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
     assert!(!again.aws_calls.keys().any(|op| op.contains("Create") || op.contains("Delete")), "{:?}", again.aws_calls);
 
     // The ALB routes a request to the waking group: the waker restores the service. Its group
-    // has no healthy target yet, so the waking rule stays.
-    let answer = decide(&config, &fleet, Some(&waking), Utc::now(), &RecentlyWoken::default()).await;
-    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
+    // has no healthy target yet, so the waking rule stays. The request is
+    // `events/alb-request.json`, as the ALB sends it, to the group the waking rule forwards to.
+    let calls_before: u32 = fleet.calls().values().sum();
+    let started = std::time::Instant::now();
+    let answer =
+        handle_waker(&config, &fleet, alb_request(&waking), Utc::now(), &RecentlyWoken::default()).await.unwrap();
+    let (took, calls) = (started.elapsed(), fleet.calls().values().sum::<u32>() - calls_before);
+    eprintln!("waker, cold request that restores: {calls} AWS calls, {} ms against moto on loopback", took.as_millis());
+    // The 1 s answer is these calls in sequence: at AWS's usual 20-60 ms a call, under a second.
+    assert!(calls <= 12, "{:?}", fleet.calls());
+    assert_eq!(answer.status_code, 503);
+    let body = String::from_utf8_lossy(answer.body.as_ref().map(|b| b.as_ref()).unwrap_or_default()).to_string();
+    assert!(body.contains("pr-101-web is waking up"), "{body}");
     let woken = seeder.snapshot(&["previews"]).await;
     assert_eq!(woken["previews/pr-101-web"].desired, 2);
-    assert_ne!(rules(&lb, &listener).await, before, "routing kept while unhealthy");
+    assert_ne!(rules(lb, listener).await, before, "routing kept while unhealthy");
 
     // A healthy target: the next reconcile routes back; every rule exactly as before.
-    lb.register_targets()
-        .target_group_arn(&web)
-        .targets(elb::types::TargetDescription::builder().id("10.0.1.5").port(80).build())
-        .send()
-        .await
-        .unwrap();
+    alb.register_healthy_target().await;
     let back = run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T22:15:00Z")).await.unwrap();
     assert!(back.routing.iter().any(|l| l.contains("awake and healthy")), "{:?}", back.routing);
-    assert_eq!(rules(&lb, &listener).await, before);
+    assert_eq!(rules(lb, listener).await, before);
     let groups = lb.describe_target_groups().send().await.unwrap();
     assert_eq!(groups.target_groups().len(), 2, "the waking group is gone");
+}
+
+const SLEEP_WRITES: u32 = 5;
+
+/// The process dies at its k-th write, at every k: the sleep (saved tag, waking group, its
+/// target, the waking rule, the count) and then the wake (the waker's restore and keep-alive,
+/// the routing back). A `Status(400)` from the proxy is not retried, and every write after it
+/// fails too, as if the function had stopped there. The next runs, through moto directly, must
+/// finish the job: asleep behind exactly one waking rule, and after the wake every rule exactly
+/// as before with the waking group gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_run() {
+    let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
+    let mut wake_writes: Option<u32> = None;
+    let mut k = 1;
+    loop {
+        let moto = Moto::start();
+        let alb = preview_alb(&moto).await;
+        let before = rules(&alb.lb, &alb.listener).await;
+        let direct = AwsFleet::new(&alb.sdk);
+        let writes = Arc::new(AtomicU32::new(0));
+        let counted = writes.clone();
+        let in_sleep = k <= SLEEP_WRITES;
+        let crash_at = if in_sleep { k } else { k - SLEEP_WRITES };
+        let proxy = FaultProxy::start(
+            moto.port,
+            Arc::new(move |op: &str, _| {
+                if !WRITE_OPERATIONS.contains(&op) {
+                    return None;
+                }
+                let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                (n >= crash_at).then_some(Fault::Status(400))
+            }),
+        )
+        .await;
+        let crashing = AwsFleet::new(&sdk_config_at(&proxy.endpoint, retry_config()).await);
+        let (sleeper, waker) = if in_sleep { (&crashing, &direct) } else { (&direct, &crashing) };
+
+        // The sleep; when it crashed, the next scheduled run finishes it.
+        let down = run(sleeper, &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+        if in_sleep {
+            assert!(writes.load(Ordering::SeqCst) >= k, "the sleep has a write {k}");
+            let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T21:15:00Z")).await.unwrap();
+        } else {
+            let sleep_writes: u32 = WRITE_OPERATIONS.iter().filter_map(|op| down.aws_calls.get(*op)).sum();
+            assert_eq!(sleep_writes, SLEEP_WRITES, "{:?}", down.aws_calls);
+        }
+        let asleep = alb.seeder.snapshot(&["previews"]).await;
+        assert_eq!(asleep["previews/pr-101-web"].desired, 0, "crash at write {k}");
+        assert!(asleep["previews/pr-101-web"].tags.contains_key("cost-saver:saved"), "crash at write {k}");
+        let during = alb.lb.describe_rules().listener_arn(&alb.listener).send().await.unwrap();
+        assert_eq!(during.rules().len(), before.len() + 1, "exactly one waking rule, crash at write {k}");
+        let companion = during.rules().iter().find(|r| r.priority() == Some("8")).expect("the waking rule at 8");
+        let waking = companion.actions()[0].target_group_arn().unwrap().to_string();
+
+        // The wake: a request, a healthy target, the next reconcile. When it crashed, the next
+        // page reload and reconcile finish it.
+        let recent = RecentlyWoken::default();
+        let _ = handle_waker(&config, waker, alb_request(&waking), Utc::now(), &recent).await.unwrap();
+        alb.register_healthy_target().await;
+        let _ = run(waker, &config, inv(Mode::Reconcile, "2026-11-20T22:15:00Z")).await.unwrap();
+        let clean_wake = !in_sleep && writes.load(Ordering::SeqCst) < crash_at;
+        if clean_wake {
+            wake_writes = Some(writes.load(Ordering::SeqCst));
+        } else if !in_sleep {
+            let _ = handle_waker(&config, &direct, alb_request(&waking), Utc::now(), &RecentlyWoken::default())
+                .await
+                .unwrap();
+            let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T22:30:00Z")).await.unwrap();
+        }
+        let awake = alb.seeder.snapshot(&["previews"]).await;
+        assert_eq!(awake["previews/pr-101-web"].desired, 2, "crash at write {k}");
+        assert!(!awake["previews/pr-101-web"].tags.contains_key("cost-saver:saved"), "crash at write {k}");
+        assert_eq!(rules(&alb.lb, &alb.listener).await, before, "every rule as before, crash at write {k}");
+        let groups = alb.lb.describe_target_groups().send().await.unwrap();
+        assert_eq!(groups.target_groups().len(), 2, "the waking group is gone, crash at write {k}");
+        if clean_wake {
+            break;
+        }
+        k += 1;
+    }
+    let wake_writes = wake_writes.unwrap_or_default();
+    eprintln!("crashed at each of the sleep's {SLEEP_WRITES} writes and the wake's {wake_writes}");
+    assert!(wake_writes >= 4, "the wake writes at least the count, the untag, the rule and the group");
 }
 
 // Sleeping when idle reads CloudWatch's `GetMetricData`. moto 5.2.5 stores metrics, but the Rust

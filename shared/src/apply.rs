@@ -293,7 +293,7 @@ async fn route<C: ChangeService>(
     steps: &mut Vec<String>,
 ) -> Result<(), CallError> {
     let Some(r) = routing.filter(|_| !entry.target_groups.is_empty()) else { return Ok(()) };
-    let warnings = route_to_waker(changer, &entry.id, &entry.target_groups, r.key, r.waker, steps).await?;
+    let warnings = route_to_waker(changer, &entry.id, &entry.target_groups, r, steps).await?;
     steps.extend(warnings.into_iter().map(|w| format!("not covered: {w}")));
     Ok(())
 }

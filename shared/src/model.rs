@@ -155,6 +155,9 @@ pub struct ListenerRule {
     /// Every target group it forwards to (one, or the groups of a weighted forward).
     pub forwards_to: Vec<String>,
     pub tags: Tags,
+    /// The tags of its listener: `cost-saver:wake-on-request=false` there keeps the whole
+    /// listener out of the waking routing.
+    pub listener_tags: Tags,
     /// A condition or action this tool cannot copy exactly, said in words.
     pub unsupported: Option<String>,
 }

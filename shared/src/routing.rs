@@ -27,11 +27,17 @@ pub struct Routing<'a> {
     /// The tag key on the tool's target groups and rules (`cost-saver:wakes`).
     pub key: &'a str,
     pub waker: &'a str,
+    /// The opt-out tag key (`cost-saver:wake-on-request`), read on listeners too.
+    pub opt_out: &'a str,
 }
 
 impl Config {
     pub fn routing(&self) -> Option<Routing<'_>> {
-        Some(Routing { key: &self.tags.wakes, waker: self.waker_function_arn.as_deref()? })
+        Some(Routing {
+            key: &self.tags.wakes,
+            waker: self.waker_function_arn.as_deref()?,
+            opt_out: &self.tags.wake_on_request,
+        })
     }
 }
 
@@ -65,6 +71,7 @@ pub fn missing_companions(
     waking_group: &str,
     rules: &[ListenerRule],
     key: &str,
+    opt_out: &str,
 ) -> (Vec<Companion>, Vec<String>) {
     let ours = |r: &ListenerRule| r.tags.get(key).is_some_and(|v| v == service_arn);
     let mut missing: Vec<Companion> = Vec::new();
@@ -77,6 +84,13 @@ pub fn missing_companions(
             ));
             continue;
         };
+        if rule.listener_tags.get(opt_out).is_some_and(|v| v.trim().eq_ignore_ascii_case("false")) {
+            warnings.push(format!(
+                "listener {} opts out ({opt_out}=false): rule {} (priority {priority}) gets no waking page",
+                rule.listener, rule.arn
+            ));
+            continue;
+        }
         if let Some(why) = &rule.unsupported {
             warnings.push(format!(
                 "rule {} (priority {priority}) cannot be copied ({why}): no waking page for it",
@@ -126,14 +140,14 @@ pub async fn route_to_waker<C: ChangeService>(
     changer: &C,
     id: &ServiceId,
     serves: &[String],
-    key: &str,
-    waker_arn: &str,
+    routing: Routing<'_>,
     steps: &mut Vec<String>,
 ) -> Result<Vec<String>, CallError> {
+    let key = routing.key;
     let name = waking_group_name(id);
-    let group = changer.ensure_waking_group(&name, key, &id.arn, waker_arn).await?;
+    let group = changer.ensure_waking_group(&name, key, &id.arn, routing.waker).await?;
     let rules = changer.listener_rules(serves).await?;
-    let (missing, warnings) = missing_companions(&id.arn, serves, &group, &rules, key);
+    let (missing, warnings) = missing_companions(&id.arn, serves, &group, &rules, key, routing.opt_out);
     let tags = [(key.to_string(), id.arn.clone())];
     for c in &missing {
         changer.create_rule(&c.listener, c.priority, &c.conditions, &group, &tags).await?;
@@ -220,7 +234,7 @@ pub async fn release_services<F: ReadFleet + ChangeService>(
                     .await
                     .map(|f| f.first().is_some_and(|f| f.tag.is_some()));
                 if matches!(slept, Ok(true)) {
-                    match route_to_waker(fleet, id, &serves, key, routing.waker, &mut steps).await {
+                    match route_to_waker(fleet, id, &serves, routing, &mut steps).await {
                         Ok(_) => steps.push("put to sleep meanwhile by another run: waking routing put back".into()),
                         Err(e) => {
                             steps.push(format!("put to sleep meanwhile; putting the waking routing back failed: {e}"))

@@ -1,6 +1,8 @@
 //! A fault-injecting HTTP proxy for tests, between the SDK clients and moto server, bound to
 //! 127.0.0.1. Per operation and per call number it can throttle (with the error shape of each
 //! JSON 1.1 API), answer 5xx, drop the connection or delay; everything else is forwarded.
+//! Operations are named from `X-Amz-Target` (JSON APIs) or the body's `Action` (Elastic Load
+//! Balancing's Query protocol).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -73,6 +75,7 @@ async fn serve(
         .lines()
         .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim()))
         .map(operation_name)
+        .or_else(|| query_action(&request))
         .unwrap_or_else(|| "unknown".into());
     let n = {
         let mut calls = calls.lock().unwrap();
@@ -120,6 +123,15 @@ fn operation_name(target: &str) -> String {
         service
     };
     format!("{prefix}:{op}")
+}
+
+/// Elastic Load Balancing speaks the Query protocol: the operation is the body's `Action`
+/// (`Action=CreateRule&...` -> `elasticloadbalancing:CreateRule`).
+fn query_action(request: &[u8]) -> Option<String> {
+    let end = request.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let body = String::from_utf8_lossy(&request[end + 4..]);
+    let action = body.split('&').find_map(|pair| pair.strip_prefix("Action="))?;
+    Some(format!("elasticloadbalancing:{action}"))
 }
 
 async fn read_request(client: &mut TcpStream) -> std::io::Result<Vec<u8>> {

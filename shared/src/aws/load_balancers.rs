@@ -184,6 +184,7 @@ fn listener_rule(listener: &str, r: &elb::types::Rule) -> ListenerRule {
         conditions,
         forwards_to,
         tags: Tags::new(),
+        listener_tags: Tags::new(),
         unsupported,
     }
 }
@@ -309,10 +310,18 @@ impl RouteRequests for AwsFleet {
                 }
             }
         }
-        let arns: Vec<String> = rules.iter().map(|r: &ListenerRule| r.arn.clone()).collect();
+        // Rules and their listeners in the same DescribeTags batches: a listener's
+        // `wake-on-request=false` keeps it out of the routing.
+        let mut arns: Vec<String> = rules.iter().map(|r: &ListenerRule| r.arn.clone()).collect();
+        let mut listeners: Vec<String> = rules.iter().map(|r| r.listener.clone()).collect();
+        listeners.sort();
+        listeners.dedup();
+        arns.extend(listeners.iter().cloned());
         for chunk in arns.chunks(DESCRIBE_TAGS_MAX) {
             for (arn, tags) in self.elb_tags(chunk).await? {
-                if let Some(rule) = rules.iter_mut().find(|r| r.arn == arn) {
+                if listeners.contains(&arn) {
+                    rules.iter_mut().filter(|r| r.listener == arn).for_each(|r| r.listener_tags = tags.clone());
+                } else if let Some(rule) = rules.iter_mut().find(|r| r.arn == arn) {
                     rule.tags = tags;
                 }
             }

@@ -22,6 +22,7 @@ pub(super) struct Elb {
     groups: BTreeMap<String, TargetGroup>,
     /// Listener ARN -> its load balancer ARN.
     listeners: BTreeMap<String, String>,
+    listener_tags: BTreeMap<String, Tags>,
     rules: BTreeMap<String, ListenerRule>,
     created: u32,
 }
@@ -90,9 +91,15 @@ impl MemoryFleet {
             conditions: if priority.is_some() { conditions } else { vec![] },
             forwards_to: vec![to.to_string()],
             tags: Tags::new(),
+            listener_tags: Tags::new(),
             unsupported: None,
         };
         state.elb.rules.insert(arn.to_string(), rule);
+    }
+
+    /// Tags a listener (as `aws elbv2 add-tags` on its ARN).
+    pub fn tag_listener(&self, listener: &str, key: &str, value: &str) {
+        self.lock().elb.listener_tags.entry(listener.to_string()).or_default().insert(key.into(), value.into());
     }
 
     /// A rule exactly as given (its listener must exist already).
@@ -150,7 +157,10 @@ impl RouteRequests for MemoryFleet {
             .rules
             .values()
             .filter(|r| elb.listeners.get(&r.listener).is_some_and(|lb| lbs.contains(lb)))
-            .cloned()
+            .map(|r| ListenerRule {
+                listener_tags: elb.listener_tags.get(&r.listener).cloned().unwrap_or_default(),
+                ..r.clone()
+            })
             .collect())
     }
     async fn ensure_waking_group(
@@ -216,6 +226,7 @@ impl RouteRequests for MemoryFleet {
                 conditions: conditions.to_vec(),
                 forwards_to: vec![target_group.to_string()],
                 tags: tags.iter().cloned().collect(),
+                listener_tags: Tags::new(),
                 unsupported: None,
             };
             elb.rules.insert(arn, rule);

@@ -7,6 +7,7 @@ use crate::run::run;
 use crate::waker::{decide, Answer, RecentlyWoken};
 
 const KEY: &str = "cost-saver:wakes";
+const OPT_OUT: &str = "cost-saver:wake-on-request";
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/previews/1";
 const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/previews/1/443";
@@ -39,6 +40,7 @@ fn rule(arn: &str, priority: Option<u32>, host: &str, to: &str) -> ListenerRule 
         }],
         forwards_to: vec![to.into()],
         tags: Default::default(),
+        listener_tags: Default::default(),
         unsupported: None,
     }
 }
@@ -67,7 +69,7 @@ fn companions_take_the_nearest_free_priority_above_and_say_what_they_cannot_cove
     let mut odd = rule("r20", Some(20), "d", WEB_TG);
     odd.unsupported = Some("a regular expression in its host-header condition".into());
     rules.push(odd);
-    let (missing, warnings) = missing_companions(WEB_ARN, &serves, "waking", &rules, KEY);
+    let (missing, warnings) = missing_companions(WEB_ARN, &serves, "waking", &rules, KEY, OPT_OUT);
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert_eq!((missing[0].priority, missing[0].of.as_str()), (8, "r10"));
     assert_eq!(missing[0].conditions, rules[0].conditions);
@@ -81,7 +83,7 @@ fn companions_take_the_nearest_free_priority_above_and_say_what_they_cannot_cove
     let mut companion = rule("c8", Some(8), "a", "waking");
     companion.tags.insert(KEY.into(), WEB_ARN.into());
     rules.push(companion);
-    let (missing, _) = missing_companions(WEB_ARN, &serves, "waking", &rules, KEY);
+    let (missing, _) = missing_companions(WEB_ARN, &serves, "waking", &rules, KEY, OPT_OUT);
     assert!(missing.is_empty(), "{missing:?}");
 }
 
@@ -140,6 +142,34 @@ async fn a_preview_sleeps_behind_its_waking_rule_and_gets_its_routing_back_when_
     decide(&c, &f, Some(&waking), at("2026-11-20T21:32:00Z"), &RecentlyWoken::default()).await;
     assert_eq!(f.rules(), before, "every rule exactly as before");
     assert!(!f.target_groups().contains(&waking), "waking group removed");
+}
+
+/// `cost-saver:wake-on-request=false` on a listener keeps that listener's rules as they are: the
+/// service still sleeps, its other listeners get waking rules, and the summary says what is not
+/// covered.
+#[tokio::test]
+async fn a_listener_tagged_wake_on_request_false_gets_no_waking_rule() {
+    const INTERNAL: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/previews/1/8443";
+    let (f, c) = (fleet(), config());
+    f.add_rule("rule-101-internal", LB, INTERNAL, Some(5), "pr-101.internal.example.com", WEB_TG);
+    f.tag_listener(INTERNAL, OPT_OUT, "False");
+    let before: Vec<ListenerRule> = f.rules().into_iter().filter(|r| r.listener == INTERNAL).collect();
+    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+    assert_eq!(down.count("scaled_down"), 1, "{:?}", down.services);
+    assert_eq!(f.service("previews", "pr-101-web").desired, 0);
+    let steps = &down.services[0].steps;
+    assert!(
+        steps.iter().any(|s| s.starts_with("not covered: listener")
+            && s.contains("opts out")
+            && s.contains("rule-101-internal")),
+        "{steps:?}"
+    );
+    let rules = f.rules();
+    let companions: Vec<&ListenerRule> = rules.iter().filter(|r| r.tags.contains_key(KEY)).collect();
+    assert_eq!(companions.len(), 1, "{companions:?}");
+    assert_eq!(companions[0].listener, LISTENER, "only the listener that did not opt out");
+    let after: Vec<ListenerRule> = f.rules().into_iter().filter(|r| r.listener == INTERNAL).collect();
+    assert_eq!(after, before);
 }
 
 /// A run that dies after any write leaves a state the next run finishes: asleep behind exactly
