@@ -230,6 +230,49 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
     assert_eq!(groups.target_groups().len(), 2, "the waking group is gone");
 }
 
+/// A second listener tagged `cost-saver:wake-on-request=false` (read with the rules' tags, in the
+/// same DescribeTags batch) keeps its rules as they are; the first listener gets its waking rule.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_that_opts_out_keeps_its_rules_while_the_service_sleeps() {
+    let moto = Moto::start();
+    let alb = preview_alb(&moto).await;
+    let lbs = alb.lb.describe_load_balancers().send().await.unwrap();
+    let balancer = lbs.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(&alb.web).build();
+    let internal = alb
+        .lb
+        .create_listener()
+        .load_balancer_arn(&balancer)
+        .port(8080)
+        .protocol(elb::types::ProtocolEnum::Http)
+        .default_actions(forward.clone())
+        .tags(Tag::builder().key("cost-saver:wake-on-request").value("false").build())
+        .send()
+        .await
+        .unwrap();
+    let internal = internal.listeners()[0].listener_arn().unwrap().to_string();
+    let host = HostHeaderConditionConfig::builder().values("pr-101.internal.example.com").build();
+    let condition = RuleCondition::builder().field("host-header").host_header_config(host).build();
+    alb.lb
+        .create_rule()
+        .listener_arn(&internal)
+        .priority(5)
+        .conditions(condition)
+        .actions(forward)
+        .send()
+        .await
+        .unwrap();
+    let (public_before, internal_before) = (rules(&alb.lb, &alb.listener).await, rules(&alb.lb, &internal).await);
+
+    let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
+    let down = run(&AwsFleet::new(&alb.sdk), &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+    assert_eq!(down.count("scaled_down"), 1, "{:#?}", down.services);
+    let steps = &down.services[0].steps;
+    assert!(steps.iter().any(|s| s.starts_with("not covered: listener") && s.contains("opts out")), "{steps:?}");
+    assert_eq!(rules(&alb.lb, &internal).await, internal_before, "the opted-out listener is untouched");
+    assert_eq!(rules(&alb.lb, &alb.listener).await.len(), public_before.len() + 1, "one waking rule on port 80");
+}
+
 const SLEEP_WRITES: u32 = 5;
 
 /// The process dies at its k-th write, at every k: the sleep (saved tag, waking group, its
