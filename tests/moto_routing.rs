@@ -357,7 +357,4 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
     assert!(wake_writes >= 4, "the wake writes at least the count, the untag, the rule and the group");
 }
 
-// Sleeping when idle reads CloudWatch's `GetMetricData`. moto 5.2.5 stores metrics, but the Rust
-// CloudWatch client speaks Smithy RPC v2 CBOR, which moto does not route (it answers 404): the
-// adapter's query is tested with aws-smithy-mocks (shared/src/aws/load_balancers.rs), the
-// decisions on the in-memory fleet (shared/src/run/idle_tests.rs, a simulated week included).
+// Sleeping when idle, with request metrics in moto's CloudWatch: tests/moto_idle_week.rs.

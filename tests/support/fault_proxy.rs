@@ -2,7 +2,8 @@
 //! 127.0.0.1. Per operation and per call number it can throttle (with the error shape of each
 //! JSON 1.1 API), answer 5xx, drop the connection or delay; everything else is forwarded.
 //! Operations are named from `X-Amz-Target` (JSON APIs) or the body's `Action` (Elastic Load
-//! Balancing's Query protocol).
+//! Balancing's Query protocol). CloudWatch's Smithy RPC v2 CBOR requests, which moto 5.2.5 does
+//! not route, are translated to the JSON 1.0 protocol moto speaks, and the answers back.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -11,6 +12,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "cbor_json.rs"]
+mod cbor_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -71,10 +75,15 @@ async fn serve(
     let request = read_request(&mut client).await?;
     let head =
         String::from_utf8_lossy(&request[..request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0)]).to_string();
-    let operation = head
-        .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim()))
-        .map(operation_name)
+    let operation = cbor_operation(&request)
+        .map(|target| operation_name(&target))
+        .or_else(|| {
+            head.lines()
+                .find_map(|l| {
+                    l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")).map(|(_, v)| v.trim())
+                })
+                .map(operation_name)
+        })
         .or_else(|| query_action(&request))
         .unwrap_or_else(|| "unknown".into());
     let n = {
@@ -102,12 +111,28 @@ async fn serve(
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
     }
+    let cbor = cbor_operation(&request);
+    let request = match &cbor {
+        Some(op) => cbor_json::request_as_json(&request, op),
+        None => request,
+    };
     let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port)).await?;
     upstream.write_all(&request).await?;
     let mut response = Vec::new();
     upstream.read_to_end(&mut response).await?;
+    if cbor.is_some() {
+        response = cbor_json::response_as_cbor(&response);
+    }
     client.write_all(&with_connection_close(response)).await?;
     client.shutdown().await
+}
+
+/// The operation of a Smithy RPC v2 CBOR request (`POST /service/<service>/operation/<op>`).
+fn cbor_operation(request: &[u8]) -> Option<String> {
+    let line = request.split(|b| *b == b'\r').next()?;
+    let path = String::from_utf8_lossy(line).split(' ').nth(1)?.to_string();
+    let (service, op) = path.strip_prefix("/service/")?.split_once("/operation/")?;
+    Some(format!("{service}.{op}"))
 }
 
 /// `AmazonEC2ContainerServiceV20141113.UpdateService` -> `ecs:UpdateService`.
@@ -119,6 +144,8 @@ fn operation_name(target: &str) -> String {
         "application-autoscaling"
     } else if service.starts_with("ResourceGroupsTaggingAPI") {
         "tagging"
+    } else if service.starts_with("GraniteServiceVersion") {
+        "cloudwatch"
     } else {
         service
     };
