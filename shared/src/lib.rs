@@ -23,6 +23,7 @@ pub mod run;
 pub mod saved;
 pub mod savings;
 pub mod schedule;
+pub mod status;
 pub mod summary;
 pub mod tags;
 pub mod wake;

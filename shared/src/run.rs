@@ -137,7 +137,7 @@ pub async fn add_targets<F: ReadFleet>(
 /// window (one metrics query per window length, up to 500 groups a call in the adapter). Only
 /// candidates are asked: managed, awake, load-balanced, with an idle-after and no keep-alive or
 /// `always` schedule. A failed query only means no service is idle-slept this run.
-async fn add_requests<F: ReadFleet>(
+pub(crate) async fn add_requests<F: ReadFleet>(
     fleet: &F,
     services: &mut [ObservedService],
     config: &Config,

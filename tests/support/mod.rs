@@ -13,8 +13,14 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_ecs as ecs;
 
+/// The workspace root (these helpers are shared by the root crate's tests and `cli/tests`).
 pub fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if dir.join("template.yaml").exists() {
+        dir
+    } else {
+        dir.parent().expect("a crate inside the workspace").to_path_buf()
+    }
 }
 
 fn venv_tool(name: &str) -> PathBuf {

@@ -1,0 +1,130 @@
+//! The command line, as clap reads it.
+
+use chrono::{DateTime, Utc};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "ecs-cost-saver", version, about = "Where your ECS services stand with ECS Cost Saver, and why")]
+pub struct Cli {
+    /// The deployed stack: its functions' settings are read, and `wake` invokes `<stack>-wake`.
+    #[arg(long, env = "ECS_COST_SAVER_STACK", default_value = "ecs-cost-saver", global = true)]
+    pub stack: String,
+    /// Read the settings from this shell's environment (the functions' variables, e.g.
+    /// `DEFAULT_SCHEDULE`) instead of the deployed stack.
+    #[arg(long, global = true)]
+    pub local_config: bool,
+    /// `table` (the default on a terminal) or `json` (the default otherwise).
+    #[arg(long, value_enum, global = true)]
+    pub format: Option<Format>,
+    /// Same as `--format json`.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One line per managed service: state, the planner's reason, next transition, keep-alive,
+    /// tasks and the hourly cost its sleep avoids; totals at the bottom.
+    Status {
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only services carrying this tag (on the service or its cluster), `KEY=VALUE`.
+        #[arg(long, value_parser = key_value)]
+        tag: Option<(String, String)>,
+        /// Plan as of this instant instead of now (RFC 3339).
+        #[arg(long, value_parser = instant)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Every rule that applied to one service, in the planner's order, and what the tool will do.
+    Explain {
+        /// `CLUSTER/SERVICE`
+        #[arg(value_parser = cluster_service)]
+        target: (String, String),
+        #[arg(long, value_parser = instant)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Keeps one service awake (writes its keep-alive tag), or clears the keep-alive.
+    #[command(group(ArgGroup::new("how").required(true).args(["hours", "until", "clear"])))]
+    KeepAlive {
+        /// `CLUSTER/SERVICE`
+        #[arg(value_parser = cluster_service)]
+        target: (String, String),
+        /// From now, 1 to 8784 (a year).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8784))]
+        hours: Option<u32>,
+        /// Until this instant (RFC 3339, e.g. 2026-11-24T18:00:00+01:00).
+        #[arg(long, value_parser = instant)]
+        until: Option<DateTime<Utc>>,
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Wakes a cluster, a service or every service with a tag through the deployed `wake`
+    /// function (its IAM role does the writes) and keeps them awake.
+    #[command(group(ArgGroup::new("what").required(true).args(["target", "tag"])))]
+    Wake {
+        /// `CLUSTER` or `CLUSTER/SERVICE`
+        target: Option<String>,
+        #[arg(long, value_parser = key_value)]
+        tag: Option<(String, String)>,
+        /// Keep them awake this many hours from now (at most the stack's MAX_WAKE_HOURS).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8784))]
+        hours: u32,
+        /// Ask the function what it would do, without changes.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Upcoming transitions across the fleet, by day.
+    Next {
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=744))]
+        hours: u32,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long, value_parser = key_value)]
+        tag: Option<(String, String)>,
+        #[arg(long, value_parser = instant)]
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+fn cluster_service(text: &str) -> Result<(String, String), String> {
+    match text.split_once('/') {
+        Some((c, s)) if !c.is_empty() && !s.is_empty() && !s.contains('/') => Ok((c.to_string(), s.to_string())),
+        _ => Err(format!("`{text}` is not CLUSTER/SERVICE (names, not ARNs)")),
+    }
+}
+
+fn instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("`{text}` is not an RFC 3339 time like 2026-11-24T18:00:00Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent_and_names_what_is_wrong() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        assert_eq!(cluster_service("previews/pr-1").unwrap(), ("previews".into(), "pr-1".into()));
+        assert!(cluster_service("arn:aws:ecs:us-east-1:1:service/a/b").unwrap_err().contains("not CLUSTER/SERVICE"));
+        assert!(key_value("=x").is_err());
+        assert!(instant("tomorrow").unwrap_err().contains("RFC 3339"));
+    }
+}

@@ -1,0 +1,291 @@
+//! The subcommands: each reads (or, for `keep-alive` and `wake`, writes) through the library
+//! and prints a table or JSON.
+
+use std::process::ExitCode;
+
+use aws_sdk_lambda::primitives::Blob;
+use chrono::{DateTime, Duration, Utc};
+use ecs_cost_saver::status::{self, Filter, KeepAliveChange, KeepAliveError, ServiceStatus, Transition};
+use serde_json::{json, Value};
+
+use crate::args::{Cli, Command};
+use crate::failure::{Code, Failure};
+use crate::settings::{self, Session};
+use crate::table::{Cell, Output};
+
+/// How far ahead `status` and `explain` look for the next transition.
+const LOOK_AHEAD_DAYS: i64 = 8;
+
+pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
+    let session = settings::start(&cli.stack, cli.local_config).await?;
+    let now = Utc::now();
+    match &cli.command {
+        Command::Status { cluster, tag, at } => {
+            let filter = Filter { cluster: cluster.clone(), tag: tag.clone() };
+            print_status(&session, out, &filter, at.unwrap_or(now)).await
+        }
+        Command::Explain { target: (cluster, service), at } => {
+            print_explain(&session, out, cluster, service, at.unwrap_or(now)).await
+        }
+        Command::KeepAlive { target: (cluster, service), hours, until, clear: _ } => {
+            let change = match (hours, until) {
+                (Some(h), _) => KeepAliveChange::Until(now + Duration::hours((*h).into())),
+                (None, Some(t)) => KeepAliveChange::Until(*t),
+                (None, None) => KeepAliveChange::Clear,
+            };
+            keep_alive(&session, out, cluster, service, change, now).await
+        }
+        Command::Wake { target, tag, hours, dry_run } => {
+            wake(&session, out, &cli.stack, target.as_deref(), tag.as_ref(), *hours, *dry_run).await
+        }
+        Command::Next { hours, cluster, tag, at } => {
+            let filter = Filter { cluster: cluster.clone(), tag: tag.clone() };
+            print_next(&session, out, &filter, at.unwrap_or(now), *hours).await
+        }
+    }
+}
+
+async fn print_status(s: &Session, out: &Output, filter: &Filter, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
+    let st = status::status(&s.fleet, &s.config, now, filter, Duration::days(LOOK_AHEAD_DAYS)).await?;
+    if out.json {
+        print!("{}", out.json(&st));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", status_table(out, &st.services, now));
+    let t = &st.totals;
+    let mut totals = format!(
+        "{} services: {} awake, {} asleep ({} tasks, ${:.2}/h avoided), {} kept alive",
+        t.services, t.awake, t.asleep, t.asleep_tasks, t.hourly_usd_avoided, t.kept_alive
+    );
+    if t.not_estimated > 0 {
+        totals.push_str(&format!("; {} asleep without a price (EC2, Spot or unknown size)", t.not_estimated));
+    }
+    println!("{}", out.bold(&totals));
+    for w in st.warnings.iter().chain(st.services.iter().flat_map(|r| r.warnings.iter())) {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status_table(out: &Output, rows: &[ServiceStatus], now: DateTime<Utc>) -> String {
+    let rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                Cell::plain(format!("{}/{}", r.cluster, r.service)),
+                Cell::state(r.state),
+                Cell::state(r.now),
+                Cell::plain(next_text(r.next.as_ref(), now)),
+                Cell::plain(r.keep_alive_until.clone().unwrap_or_else(|| "-".into())),
+                Cell::plain(r.tasks.to_string()),
+                Cell::plain(r.hourly_usd_avoided.map_or("-".into(), |usd| format!("${usd:.2}"))),
+                Cell::plain(r.reason.clone()),
+            ]
+        })
+        .collect();
+    out.table(&["SERVICE", "STATE", "NOW", "NEXT", "KEEP-ALIVE", "TASKS", "AVOIDED/H", "REASON"], rows)
+}
+
+fn next_text(next: Option<&Transition>, now: DateTime<Utc>) -> String {
+    match next {
+        None => "-".into(),
+        Some(t) if t.at <= now => format!("{} now", t.to),
+        Some(t) => format!("{} {}", t.to, t.local),
+    }
+}
+
+async fn print_explain(
+    s: &Session,
+    out: &Output,
+    cluster: &str,
+    service: &str,
+    at: DateTime<Utc>,
+) -> Result<ExitCode, Failure> {
+    let e = status::explain(&s.fleet, &s.config, cluster, service, at).await?;
+    if out.json {
+        print!("{}", out.json(&e));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", out.bold(&format!("{cluster}/{service} at {}", at.to_rfc3339())));
+    let rows = e
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, (rule, found))| vec![Cell::plain(format!("{}.", i + 1)), Cell::plain(rule), Cell::plain(found)])
+        .collect();
+    print!("{}", out.table(&["", "RULE", "FOUND"], rows));
+    println!("decision: {} ({})", e.action, e.reason);
+    match e.next.first() {
+        Some(t) => println!("next: {} ({})", next_text(Some(t), at), t.reason),
+        None => println!("next: no change in the next {LOOK_AHEAD_DAYS} days"),
+    }
+    for w in &e.warnings {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keep_alive(
+    s: &Session,
+    out: &Output,
+    cluster: &str,
+    service: &str,
+    change: KeepAliveChange,
+    now: DateTime<Utc>,
+) -> Result<ExitCode, Failure> {
+    let row =
+        status::set_keep_alive(&s.fleet, &s.config, cluster, service, change, now).await.map_err(|e| match e {
+            KeepAliveError::Lookup(lookup) => lookup.into(),
+            KeepAliveError::Protected(..) | KeepAliveError::NotManaged(..) => {
+                Failure::new(Code::Refused, e.to_string())
+            }
+            KeepAliveError::Invalid(_) => Failure::new(Code::Usage, e.to_string()),
+            KeepAliveError::Call(call) => call.into(),
+        })?;
+    if out.json {
+        print!("{}", out.json(&row));
+    } else {
+        print!("{}", status_table(out, std::slice::from_ref(&row), now));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wake(
+    s: &Session,
+    out: &Output,
+    stack: &str,
+    target: Option<&str>,
+    tag: Option<&(String, String)>,
+    hours: u32,
+    dry_run: bool,
+) -> Result<ExitCode, Failure> {
+    let mut payload = json!({});
+    match (target.map(|t| t.split_once('/')), target, tag) {
+        (Some(Some((cluster, service))), _, _) => {
+            payload["cluster"] = json!(cluster);
+            payload["service"] = json!(service);
+        }
+        (_, Some(cluster), _) => payload["cluster"] = json!(cluster),
+        (_, None, Some((key, value))) => payload["tag"] = json!({"key": key, "value": value}),
+        _ => return Err(Failure::new(Code::Usage, "wake needs CLUSTER, CLUSTER/SERVICE or --tag KEY=VALUE")),
+    }
+    payload["hours"] = json!(hours);
+    if dry_run {
+        payload["dry_run"] = json!(true);
+    }
+    let function = format!("{stack}-wake");
+    let answer =
+        s.lambda.invoke().function_name(&function).payload(Blob::new(payload.to_string())).send().await.map_err(
+            |e| match e.as_service_error() {
+                Some(se) if se.is_resource_not_found_exception() => Failure::new(
+                    Code::NotFound,
+                    format!("no function {function} (set --stack or ECS_COST_SAVER_STACK)"),
+                ),
+                _ => Failure::new(Code::Failed, format!("invoking {function} failed: {}", e.into_service_error())),
+            },
+        )?;
+    let body: Value = answer.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
+    if answer.function_error().is_some() {
+        let kind = body["errorType"].as_str().unwrap_or("Unhandled").to_string();
+        let message = body["errorMessage"].as_str().unwrap_or("no message").to_string();
+        let code = match kind.as_str() {
+            "NotFound" => Code::NotFound,
+            "Protected" | "NotManaged" => Code::Refused,
+            "InvalidPayload" => Code::Usage,
+            _ => Code::Failed,
+        };
+        return Err(Failure::new(code, format!("{function}: {kind}: {message}")));
+    }
+    if out.json {
+        print!("{}", out.json(&body));
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", wake_table(out, &body));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wake_table(out: &Output, report: &Value) -> String {
+    let capacity = |c: &Value| match (c["min"].as_u64(), c["max"].as_u64()) {
+        (Some(min), Some(max)) => format!("{} [{min}..{max}]", c["desired"]),
+        _ => c["desired"].to_string(),
+    };
+    let empty = Vec::new();
+    let rows = report["services"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|r| {
+            vec![
+                Cell::plain(format!(
+                    "{}/{}",
+                    r["cluster"].as_str().unwrap_or("?"),
+                    r["service"].as_str().unwrap_or("?")
+                )),
+                Cell::state(r["action"].as_str().unwrap_or("?")),
+                Cell::plain(format!("{} -> {}", capacity(&r["from"]), capacity(&r["to"]))),
+                Cell::plain(r["error"].as_str().or(r["reason"].as_str()).unwrap_or_default()),
+            ]
+        })
+        .collect();
+    let mut text = out.table(&["SERVICE", "ACTION", "DESIRED", "REASON"], rows);
+    let kept: Vec<String> = report["kept_alive"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|k| {
+            let note = if k["written"].as_bool() == Some(false) { " (already longer)" } else { "" };
+            format!("{}/{}{note}", k["cluster"].as_str().unwrap_or("?"), k["service"].as_str().unwrap_or("?"))
+        })
+        .collect();
+    if !kept.is_empty() {
+        text.push_str(&out.bold(&format!(
+            "kept awake until {}: {}",
+            report["until"].as_str().unwrap_or("?"),
+            kept.join(", ")
+        )));
+        text.push('\n');
+    }
+    text
+}
+
+async fn print_next(
+    s: &Session,
+    out: &Output,
+    filter: &Filter,
+    now: DateTime<Utc>,
+    hours: u32,
+) -> Result<ExitCode, Failure> {
+    let all = status::upcoming(&s.fleet, &s.config, now, filter, Duration::hours(hours.into())).await?;
+    if out.json {
+        print!("{}", out.json(&all));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        println!("no transitions in the next {hours} hours");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut days: Vec<(String, Vec<Vec<Cell>>)> = Vec::new();
+    for u in &all {
+        let day = u.transition.at.format("%a %Y-%m-%d (UTC)").to_string();
+        let when = if u.transition.at <= now { "now".to_string() } else { u.transition.at.format("%H:%M").to_string() };
+        let row = vec![
+            Cell::plain(when),
+            Cell::state(u.transition.to),
+            Cell::plain(format!("{}/{}", u.cluster, u.service)),
+            Cell::plain(u.transition.local.clone()),
+            Cell::plain(u.transition.reason.clone()),
+        ];
+        match days.last_mut() {
+            Some((d, rows)) if *d == day => rows.push(row),
+            _ => days.push((day, vec![row])),
+        }
+    }
+    for (i, (day, rows)) in days.into_iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{}", out.bold(&day));
+        print!("{}", out.table(&["UTC", "TO", "SERVICE", "LOCAL", "REASON"], rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}

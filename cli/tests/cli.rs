@@ -1,0 +1,340 @@
+//! Issue 11: the engineers' command line against moto server, run as the built binary. The
+//! deployed stack is played by a small fake of the Lambda API on 127.0.0.1 (the CLI reaches it
+//! through `AWS_ENDPOINT_URL_LAMBDA`, everything else goes to moto): it answers
+//! `GetFunctionConfiguration` for `<stack>-reconcile` with the functions' settings and runs
+//! `Invoke` of `<stack>-wake` with the library's own wake handler against moto. No cargo lambda.
+//!
+//! Tables are compared with golden files in `cli/tests/golden/` (`UPDATE_GOLDEN=1` rewrites
+//! them; review the diff). Times are fixed with `--at` in 2030: moto stamps deployments with the
+//! real clock, and the grace period must be long over.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use ecs_cost_saver::aws::AwsFleet;
+use ecs_cost_saver::run::run;
+use ecs_cost_saver::{Config, Invocation, Mode};
+use serde_json::{json, Value};
+use support::{seed_demo_fleet, Moto, Seeder, DEMO_CLUSTERS};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const STACK: &str = "previews-saver";
+const FRIDAY_EVENING: &str = "2030-11-22T21:00:00Z";
+
+/// The settings the stack's functions run with.
+fn stack_settings() -> BTreeMap<String, String> {
+    [("DEFAULT_SCHEDULE", "Mon-Fri 08:00-20:00"), ("TIMEZONE", "UTC")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A fake of the two Lambda calls the CLI makes; every request it answered, as `METHOD path`.
+struct FakeLambda {
+    endpoint: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeLambda {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeLambda {
+    async fn start(sdk: aws_config::SdkConfig) -> FakeLambda {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let fleet = Arc::new(AwsFleet::new(&sdk));
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (fleet, log) = (fleet.clone(), log.clone());
+                tokio::spawn(async move {
+                    let (method, path, body) = read(&mut socket).await;
+                    log.lock().unwrap().push(format!("{method} {path}"));
+                    let (status, headers, answer) = answer(&fleet, &method, &path, &body).await;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n",
+                        answer.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        FakeLambda { endpoint, seen, task }
+    }
+}
+
+async fn answer(fleet: &AwsFleet, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+    let not_found = |name: &str| {
+        (
+            404,
+            "x-amzn-errortype: ResourceNotFoundException\r\n".to_string(),
+            json!({"Type": "User", "message": format!("Function not found: {name}")}).to_string(),
+        )
+    };
+    let name = path.trim_start_matches("/2015-03-31/functions/").split('/').next().unwrap_or_default().to_string();
+    if method == "GET" && path.ends_with("/configuration") {
+        if name != format!("{STACK}-reconcile") {
+            return not_found(&name);
+        }
+        let config = json!({"FunctionName": name, "Environment": {"Variables": stack_settings()}});
+        return (200, String::new(), config.to_string());
+    }
+    if method == "POST" && path.ends_with("/invocations") {
+        if name != format!("{STACK}-wake") {
+            return not_found(&name);
+        }
+        let config = Config::from_lookup(|k| stack_settings().get(k).cloned()).unwrap();
+        let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        return match ecs_cost_saver::lambda::handle_wake(&config, fleet, payload, Utc::now()).await {
+            Ok(report) => (200, String::new(), report.to_string()),
+            Err(d) => (
+                200,
+                "x-amz-function-error: Unhandled\r\n".into(),
+                json!({"errorType": d.error_type, "errorMessage": d.error_message}).to_string(),
+            ),
+        };
+    }
+    (400, String::new(), "{}".into())
+}
+
+async fn read(socket: &mut tokio::net::TcpStream) -> (String, String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = socket.read(&mut chunk).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let mut first = head.lines().next().unwrap_or_default().split(' ');
+    let (method, path) = (first.next().unwrap_or_default().to_string(), first.next().unwrap_or_default().to_string());
+    (method, path, buf.get(end + 4..).unwrap_or_default().to_vec())
+}
+
+/// The CLI's exit code, stdout and stderr.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn cli(env: &[(String, String)], args: &[&str]) -> Ran {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-cost-saver"));
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", "/nonexistent");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing: UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(actual, expected, "{name} differs from its golden file");
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// The demo fleet, put to sleep by a scale-down at Friday 20:00 (as the deployed cron would).
+async fn fleet_asleep_on_friday_evening() -> (Moto, aws_config::SdkConfig, Seeder) {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let seeder = Seeder::new(&sdk);
+    seed_demo_fleet(&seeder).await;
+    let config = Config::from_lookup(|k| stack_settings().get(k).cloned()).unwrap();
+    let inv = Invocation { mode: Mode::ScaleDown, now: at("2030-11-22T20:00:00Z"), dry_run: false, force: false };
+    let down = run(&AwsFleet::new(&sdk), &config, inv).await.unwrap();
+    assert_eq!(down.count("scaled_down"), 4, "{:#?}", down.services);
+    (moto, sdk, seeder)
+}
+
+fn env_for(moto: &Moto, lambda: &FakeLambda) -> Vec<(String, String)> {
+    let mut env = moto.env();
+    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), lambda.endpoint.clone()));
+    env.push(("ECS_COST_SAVER_STACK".into(), STACK.into()));
+    env
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_explain_and_next_print_what_the_planner_says() {
+    let (moto, sdk, _seeder) = fleet_asleep_on_friday_evening().await;
+    let lambda = FakeLambda::start(sdk).await;
+    let env = env_for(&moto, &lambda);
+
+    let status = cli(&env, &["status", "--at", FRIDAY_EVENING, "--format", "table"]).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    golden("status.txt", &status.stdout);
+    let by_tag =
+        cli(&env, &["status", "--tag", "preview-id=pr-101", "--at", FRIDAY_EVENING, "--format", "table"]).await;
+    golden("status-tag.txt", &by_tag.stdout);
+
+    // Piped without --format: JSON, the same rows.
+    let json: Value = serde_json::from_str(&cli(&env, &["status", "--at", FRIDAY_EVENING]).await.stdout).unwrap();
+    assert_eq!(json["totals"]["asleep"], 4);
+    assert_eq!(json["services"].as_array().unwrap().len(), 9);
+    let calls = json["aws_calls"].as_object().unwrap();
+    assert!(calls.keys().all(|op| !op.contains("Update") && !op.contains("TagResource")), "{calls:?}");
+    // The reads of one reconcile, at most twice over (plus the one Lambda call for the settings).
+    let config = Config::from_lookup(|k| stack_settings().get(k).cloned()).unwrap();
+    let inv = Invocation { mode: Mode::Reconcile, now: at(FRIDAY_EVENING), dry_run: true, force: false };
+    let reconcile = run(&AwsFleet::new(&moto.sdk_config().await), &config, inv).await.unwrap();
+    let (status_reads, reconcile_reads): (u64, u32) =
+        (calls.values().filter_map(Value::as_u64).sum(), reconcile.aws_calls.values().sum());
+    println!("status: {status_reads} AWS reads, a dry-run reconcile {reconcile_reads}");
+    assert!(status_reads <= 2 * u64::from(reconcile_reads), "{calls:?} vs {:?}", reconcile.aws_calls);
+
+    let explain = cli(&env, &["explain", "previews/pr-101-api", "--at", FRIDAY_EVENING, "--format", "table"]).await;
+    assert_eq!(explain.code, 0, "{}", explain.stderr);
+    // moto stamps the deployment with the real clock.
+    let deployed = explain.stdout.split("last deployment (").nth(1).and_then(|rest| rest.split(')').next()).unwrap();
+    golden("explain.txt", &explain.stdout.replace(deployed, "<deployed>"));
+
+    let next = cli(&env, &["next", "--hours", "72", "--at", FRIDAY_EVENING, "--format", "table"]).await;
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    golden("next.txt", &next.stdout);
+
+    let seen = lambda.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|r| r == &format!("GET /2015-03-31/functions/{STACK}-reconcile/configuration")),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_alive_and_wake_change_only_what_they_name() {
+    let (moto, sdk, seeder) = fleet_asleep_on_friday_evening().await;
+    let lambda = FakeLambda::start(sdk).await;
+    let env = env_for(&moto, &lambda);
+    let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+
+    // Asleep since Friday 20:00; a keep-alive makes the next reconcile wake it.
+    let kept = cli(&env, &["keep-alive", "previews/pr-101-web", "--hours", "2", "--format", "table"]).await;
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    let after = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let until = after["previews/pr-101-web"].tags["cost-saver:keep-alive"].clone();
+    let written = DateTime::parse_from_rfc3339(&until).unwrap().with_timezone(&Utc);
+    let hours = (written - Utc::now()).num_minutes();
+    assert!((118..=120).contains(&hours), "{until}: 2 hours from now");
+    let masked = kept.stdout.replace(&until, "<until>").replace(&written.to_rfc3339(), "<until>");
+    golden("keep-alive.txt", &masked);
+    let until_local = cli(
+        &env,
+        &["keep-alive", "previews/pr-101-web", "--until", &(written + chrono::Duration::hours(1)).to_rfc3339()],
+    )
+    .await;
+    assert_eq!(until_local.code, 0, "{}", until_local.stderr);
+    let json: Value = serde_json::from_str(&until_local.stdout).unwrap();
+    assert_eq!(
+        json["keep_alive_until"],
+        (written + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
+    for (name, state) in &before {
+        if name != "previews/pr-101-web" {
+            assert_eq!(&after[name], state, "{name} untouched");
+        }
+    }
+
+    let refused = cli(&env, &["keep-alive", "dev-tools/ledger-replica", "--hours", "2"]).await;
+    assert_eq!(refused.code, 5, "{}", refused.stderr);
+    assert_eq!(
+        refused.stderr.trim(),
+        "ecs-cost-saver: dev-tools/ledger-replica is protected (protected: Environment=production on the service): the tool never touches it"
+    );
+    let cleared = cli(&env, &["keep-alive", "previews/pr-101-web", "--clear", "--json"]).await;
+    assert_eq!(cleared.code, 0, "{}", cleared.stderr);
+    assert!(!seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].tags.contains_key("cost-saver:keep-alive"));
+
+    // Wake through the stack's function: pr-101 wakes with its saved counts, the rest sleeps on.
+    let woken = cli(&env, &["wake", "--tag", "preview-id=pr-101", "--hours", "2", "--format", "table"]).await;
+    assert_eq!(woken.code, 0, "{}", woken.stderr);
+    let until = woken.stdout.lines().last().unwrap().split(' ').nth(3).unwrap().trim_end_matches(':').to_string();
+    golden("wake.txt", &woken.stdout.replace(&until, "<until>"));
+    let now = seeder.snapshot(&DEMO_CLUSTERS).await;
+    assert_eq!((now["previews/pr-101-web"].desired, now["previews/pr-101-api"].desired), (2, 3));
+    assert_eq!(now["dev-tools/search"].desired, 0);
+    let seen = lambda.seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().filter(|r| r.ends_with(&format!("/{STACK}-wake/invocations"))).count(), 1, "{seen:?}");
+
+    let protected = cli(&env, &["wake", "dev-tools/ledger-replica", "--hours", "1"]).await;
+    assert_eq!(protected.code, 5, "{}", protected.stderr);
+    assert!(
+        protected.stderr.starts_with(&format!("ecs-cost-saver: {STACK}-wake: Protected: refused")),
+        "{}",
+        protected.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_one_line_with_a_documented_exit_code() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    seed_demo_fleet(&Seeder::new(&sdk)).await;
+    let lambda = FakeLambda::start(sdk).await;
+    let env = env_for(&moto, &lambda);
+    let cases: [(&[&str], i32, &str); 6] = [
+        (&["explain", "previews/nope"], 4, "ecs-cost-saver: no service previews/nope (or it is not ACTIVE)"),
+        (&["--stack", "other", "status"], 4, "ecs-cost-saver: no stack `other`: there is no function other-reconcile here (set --stack or ECS_COST_SAVER_STACK, or use --local-config)"),
+        (&["keep-alive", "previews/pr-101-web", "--until", "2020-01-01T00:00:00Z"], 2, "ecs-cost-saver: keep-alive until 2020-01-01T00:00:00+00:00 is in the past"),
+        (&["keep-alive", "payments-prod/checkout", "--hours", "1"], 5, "ecs-cost-saver: payments-prod/checkout is protected (protected: Environment=prod on the cluster): the tool never touches it"),
+        (&["wake", "previews/nope", "--hours", "1"], 4, "ecs-cost-saver: previews-saver-wake: NotFound: not found: service nope in cluster previews"),
+        (&["--stack", "other", "--local-config", "wake", "previews", "--hours", "1"], 4, "ecs-cost-saver: no function other-wake (set --stack or ECS_COST_SAVER_STACK)"),
+    ];
+    for (args, code, message) in cases {
+        let ran = cli(&env, args).await;
+        assert_eq!((ran.code, ran.stderr.trim()), (code, message), "{args:?}");
+        assert!(ran.stdout.is_empty(), "{args:?}: {}", ran.stdout);
+    }
+    let usage = cli(&env, &["keep-alive", "previews/pr-101-web"]).await;
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
+    let arn = cli(&env, &["explain", "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web"]).await;
+    assert_eq!(arn.code, 2);
+    assert!(arn.stderr.contains("is not CLUSTER/SERVICE (names, not ARNs)"), "{}", arn.stderr);
+
+    // No credentials anywhere: one line, exit 3, before any call.
+    let bare: Vec<(String, String)> =
+        env.iter().filter(|(k, _)| !k.starts_with("AWS_ACCESS") && !k.starts_with("AWS_SECRET")).cloned().collect();
+    let ran = cli(&bare, &["status"]).await;
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    assert!(ran.stderr.starts_with("ecs-cost-saver: no AWS credentials"), "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+}
