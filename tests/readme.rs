@@ -69,3 +69,19 @@ fn issue9_item12_the_readme_has_a_copy_paste_local_endpoint_recipe() {
         assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(event).exists(), "{event}");
     }
 }
+
+/// Issue 11: "For engineers" leads with the command line, and its example is the golden table
+/// the CLI's test compares against (so the README shows real output).
+#[test]
+fn issue11_for_engineers_leads_with_the_cli_and_shows_its_real_output() {
+    let text = readme();
+    let first = text.split("\n## ").nth(2).expect("a section after the quick start");
+    assert!(first.starts_with("For engineers: the `ecs-cost-saver` command"), "{}", &first[..60.min(first.len())]);
+    let golden =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("cli/tests/golden/status-tag.txt")).unwrap();
+    assert!(first.contains(&format!("```text\n{golden}```")), "the README's status example is not the golden table");
+    for code in ["`0` done", "`1` an AWS call failed", "`2` usage", "`3` no credentials", "`4` no such", "`5` refused"]
+    {
+        assert!(first.contains(code), "exit code `{code}` undocumented");
+    }
+}
