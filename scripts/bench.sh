@@ -34,9 +34,9 @@ report=$(cargo run --quiet --bin bench -- "$@")
   echo "- release build of the five functions (\`cargo lambda build --release\`, warm dependency cache): ${build_seconds} s"
   echo
   echo "$report"
-  # Hand-written notes on the numbers survive a re-run.
-  if [ -f docs/benchmarks.md ] && grep -q '^## Notes' docs/benchmarks.md; then
-    echo; sed -n '/^## Notes/,$p' docs/benchmarks.md
+  # The command line's section (scripts/bench-cli.sh) and hand-written notes survive a re-run.
+  if [ -f docs/benchmarks.md ] && grep -qE '^## (Command line|Notes)' docs/benchmarks.md; then
+    echo; sed -n '/^## \(Command line\|Notes\)/,$p' docs/benchmarks.md
   fi
 } > docs/benchmarks.md.new
 mv docs/benchmarks.md.new docs/benchmarks.md

@@ -362,7 +362,8 @@ pub struct Explanation {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
-    #[error("no service {0} (or it is not ACTIVE)")]
+    /// What is missing: `cluster C`, or `service C/S (or it is not ACTIVE)`.
+    #[error("no {0}")]
     NotFound(String),
     #[error("{0}")]
     Call(#[from] CallError),
@@ -377,11 +378,18 @@ async fn one<F: ReadFleet>(
     at: DateTime<Utc>,
 ) -> Result<ObservedService, LookupError> {
     let selector = Selector::Service { cluster: cluster.into(), service: service.into() };
-    let mut found = fleet.select(&selector).await?.services;
-    found.retain(|s| s.id.name == service && s.id.cluster == cluster);
+    let observation = fleet.select(&selector).await?;
+    if observation.missing.iter().any(|m| m.starts_with("cluster ")) {
+        return Err(LookupError::NotFound(format!("cluster {cluster}")));
+    }
+    let mut found = observation.services;
+    found.retain(|s| s.id.name == service && s.id.cluster == cluster && s.status == "ACTIVE");
     let inv = Invocation { mode: Mode::Reconcile, now: at, dry_run: true, force: false };
     add_targets(fleet, &mut found, config, inv).await?;
-    found.into_iter().next().ok_or_else(|| LookupError::NotFound(format!("{cluster}/{service}")))
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| LookupError::NotFound(format!("service {cluster}/{service} (or it is not ACTIVE)")))
 }
 
 pub async fn explain<F: ReadFleet>(
@@ -545,7 +553,7 @@ pub async fn set_keep_alive<F: ReadFleet + ChangeService>(
     }
     let after = one(fleet, config, cluster, service, now).await?;
     let mut rows = rows(fleet, config, std::slice::from_ref(&after), now, Duration::days(8)).await;
-    rows.pop().ok_or(KeepAliveError::Lookup(LookupError::NotFound(name)))
+    rows.pop().ok_or(KeepAliveError::Lookup(LookupError::NotFound(format!("service {name}"))))
 }
 
 #[cfg(test)]
