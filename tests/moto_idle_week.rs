@@ -13,6 +13,9 @@
 
 mod support;
 
+#[path = "support/alb.rs"]
+mod alb;
+
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
 
@@ -75,39 +78,14 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
     let proxy = FaultProxy::start(moto.port, Arc::new(|_: &str, _| None)).await;
     let sdk = sdk_config_at(&proxy.endpoint, retry_config()).await;
     let (seeder, lb, metrics) = (Seeder::new(&sdk), elb::Client::new(&sdk), cw::Client::new(&sdk));
-    let (vpc, subnets) = support::ec2_network(&moto);
-    let balancer = lb.create_load_balancer().name("previews").set_subnets(Some(subnets)).send().await.unwrap();
-    let balancer = balancer.load_balancers()[0].load_balancer_arn().unwrap().to_string();
-    let lb_dimension = balancer.split_once(":loadbalancer/").unwrap().1.to_string();
-    let not_found = Action::builder()
-        .r#type(ActionTypeEnum::FixedResponse)
-        .fixed_response_config(elb::types::FixedResponseActionConfig::builder().status_code("404").build())
-        .build();
-    let listener = lb
-        .create_listener()
-        .load_balancer_arn(&balancer)
-        .port(80)
-        .protocol(elb::types::ProtocolEnum::Http)
-        .default_actions(not_found)
-        .send()
-        .await
-        .unwrap();
-    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let alb = alb::previews(&moto, &lb).await;
+    let lb_dimension = alb.balancer.split_once(":loadbalancer/").unwrap().1.to_string();
+    let listener = alb.listener.clone();
     seeder.cluster("previews", &[("Environment", "preview")]).await;
     let mut previews = Vec::new();
     for i in 0..PREVIEWS {
         let name = format!("pr-{i}");
-        let group = lb
-            .create_target_group()
-            .name(&name)
-            .protocol(elb::types::ProtocolEnum::Http)
-            .port(80)
-            .vpc_id(&vpc)
-            .target_type(elb::types::TargetTypeEnum::Ip)
-            .send()
-            .await
-            .unwrap();
-        let group = group.target_groups()[0].target_group_arn().unwrap().to_string();
+        let group = alb::target_group(&lb, &alb, &name).await;
         let host = format!("{name}.previews.example.com");
         let condition = RuleCondition::builder()
             .field("host-header")

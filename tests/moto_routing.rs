@@ -11,6 +11,9 @@
 
 mod support;
 
+#[path = "support/alb.rs"]
+mod alb;
+
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
 
@@ -77,40 +80,10 @@ async fn preview_alb(moto: &Moto) -> PreviewAlb {
     let sdk = moto.sdk_config().await;
     let seeder = Seeder::new(&sdk);
     let lb = elb::Client::new(&sdk);
-    let (vpc, subnets) = support::ec2_network(moto);
-    let balancer = lb.create_load_balancer().name("previews").set_subnets(Some(subnets)).send().await.unwrap();
-    let balancer = balancer.load_balancers()[0].load_balancer_arn().unwrap().to_string();
-    let group = |name: &'static str| {
-        let (lb, vpc) = (lb.clone(), vpc.clone());
-        async move {
-            let out = lb
-                .create_target_group()
-                .name(name)
-                .protocol(elb::types::ProtocolEnum::Http)
-                .port(80)
-                .vpc_id(vpc)
-                .target_type(elb::types::TargetTypeEnum::Ip)
-                .send()
-                .await
-                .unwrap();
-            out.target_groups()[0].target_group_arn().unwrap().to_string()
-        }
-    };
-    let (web, other) = (group("pr-101-web").await, group("pr-102-web").await);
-    let fixed = Action::builder()
-        .r#type(ActionTypeEnum::FixedResponse)
-        .fixed_response_config(elb::types::FixedResponseActionConfig::builder().status_code("404").build())
-        .build();
-    let listener = lb
-        .create_listener()
-        .load_balancer_arn(&balancer)
-        .port(80)
-        .protocol(elb::types::ProtocolEnum::Http)
-        .default_actions(fixed)
-        .send()
-        .await
-        .unwrap();
-    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let alb = alb::previews(moto, &lb).await;
+    let (web, other) =
+        (alb::target_group(&lb, &alb, "pr-101-web").await, alb::target_group(&lb, &alb, "pr-102-web").await);
+    let listener = alb.listener.clone();
     let forward = |to: &str| Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(to).build();
     let host = |h: &str| {
         RuleCondition::builder()

@@ -34,14 +34,8 @@ pub enum Command {
     /// One line per managed service: state, the planner's reason, next transition, keep-alive,
     /// tasks and the hourly cost its sleep avoids; totals at the bottom.
     Status {
-        #[arg(long)]
-        cluster: Option<String>,
-        /// Only services carrying this tag (on the service or its cluster), `KEY=VALUE`.
-        #[arg(long, value_parser = key_value)]
-        tag: Option<(String, String)>,
-        /// Plan as of this instant instead of now (RFC 3339).
-        #[arg(long, value_parser = instant)]
-        at: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
     /// Every rule that applied to one service, in the planner's order, and what the tool will do.
     Explain {
@@ -85,13 +79,28 @@ pub enum Command {
     Next {
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=744))]
         hours: u32,
-        #[arg(long)]
-        cluster: Option<String>,
-        #[arg(long, value_parser = key_value)]
-        tag: Option<(String, String)>,
-        #[arg(long, value_parser = instant)]
-        at: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
+}
+
+/// Which services `status` and `next` look at, and as of when.
+#[derive(Debug, clap::Args)]
+pub struct FleetArgs {
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Only services carrying this tag (on the service or its cluster), `KEY=VALUE`.
+    #[arg(long, value_parser = key_value)]
+    pub tag: Option<(String, String)>,
+    /// Plan as of this instant instead of now (RFC 3339).
+    #[arg(long, value_parser = instant)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl FleetArgs {
+    pub fn filter(&self) -> ecs_cost_saver::status::Filter {
+        ecs_cost_saver::status::Filter { cluster: self.cluster.clone(), tag: self.tag.clone() }
+    }
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

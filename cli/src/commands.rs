@@ -20,10 +20,7 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
     let session = settings::start(&cli.stack, cli.local_config).await?;
     let now = Utc::now();
     match &cli.command {
-        Command::Status { cluster, tag, at } => {
-            let filter = Filter { cluster: cluster.clone(), tag: tag.clone() };
-            print_status(&session, out, &filter, at.unwrap_or(now)).await
-        }
+        Command::Status { fleet } => print_status(&session, out, &fleet.filter(), fleet.at.unwrap_or(now)).await,
         Command::Explain { target: (cluster, service), at } => {
             print_explain(&session, out, cluster, service, at.unwrap_or(now)).await
         }
@@ -38,9 +35,8 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
         Command::Wake { target, tag, hours, dry_run } => {
             wake(&session, out, &cli.stack, target.as_deref(), tag.as_ref(), *hours, *dry_run).await
         }
-        Command::Next { hours, cluster, tag, at } => {
-            let filter = Filter { cluster: cluster.clone(), tag: tag.clone() };
-            print_next(&session, out, &filter, at.unwrap_or(now), *hours).await
+        Command::Next { hours, fleet } => {
+            print_next(&session, out, &fleet.filter(), fleet.at.unwrap_or(now), *hours).await
         }
     }
 }
