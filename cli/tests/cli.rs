@@ -147,7 +147,11 @@ struct Ran {
 }
 
 async fn cli(env: &[(String, String)], args: &[&str]) -> Ran {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ecs-cost-saver"));
+    cli_with(env, env!("CARGO_BIN_EXE_ecs-cost-saver"), args).await
+}
+
+async fn cli_with(env: &[(String, String)], program: &str, args: &[&str]) -> Ran {
+    let mut cmd = Command::new(program);
     cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", "/nonexistent");
     for (k, v) in env {
         cmd.env(k, v);
@@ -222,6 +226,26 @@ async fn status_explain_and_next_print_what_the_planner_says() {
         (calls.values().filter_map(Value::as_u64).sum(), reconcile.aws_calls.values().sum());
     println!("status: {status_reads} AWS reads, a dry-run reconcile {reconcile_reads}");
     assert!(status_reads <= 2 * u64::from(reconcile_reads), "{calls:?} vs {:?}", reconcile.aws_calls);
+
+    // On a terminal (a pty from util-linux's `script`): the table by default, in colour, unless
+    // NO_COLOR is set.
+    let on_tty = |no_colour: bool| {
+        let mut env = env.clone();
+        if no_colour {
+            env.push(("NO_COLOR".into(), "1".into()));
+        }
+        let command =
+            format!("{} status --tag preview-id=pr-101 --at {FRIDAY_EVENING}", env!("CARGO_BIN_EXE_ecs-cost-saver"));
+        async move { cli_with(&env, "script", &["-qec", &command, "/dev/null"]).await }
+    };
+    let coloured = on_tty(false).await;
+    assert_eq!(coloured.code, 0, "{}", coloured.stderr);
+    assert!(coloured.stdout.contains("\u{1b}[34masleep\u{1b}[0m"), "{:?}", coloured.stdout);
+    let plain = on_tty(true).await.stdout.replace("\r\n", "\n");
+    assert_eq!(
+        plain,
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/status-tag.txt")).unwrap()
+    );
 
     let explain = cli(&env, &["explain", "previews/pr-101-api", "--at", FRIDAY_EVENING, "--format", "table"]).await;
     assert_eq!(explain.code, 0, "{}", explain.stderr);
