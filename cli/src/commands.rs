@@ -155,16 +155,16 @@ async fn wake(
     hours: u32,
     dry_run: bool,
 ) -> Result<ExitCode, Failure> {
-    let mut payload = json!({});
-    match (target.map(|t| t.split_once('/')), target, tag) {
-        (Some(Some((cluster, service))), _, _) => {
-            payload["cluster"] = json!(cluster);
-            payload["service"] = json!(service);
+    let mut payload = match (target, tag) {
+        (Some(target), _) => match target.split_once('/') {
+            Some((cluster, service)) => json!({"cluster": cluster, "service": service}),
+            None => json!({"cluster": target}),
+        },
+        (None, Some((key, value))) => json!({"tag": {"key": key, "value": value}}),
+        (None, None) => {
+            return Err(Failure::new(Code::Usage, "wake needs CLUSTER, CLUSTER/SERVICE or --tag KEY=VALUE"))
         }
-        (_, Some(cluster), _) => payload["cluster"] = json!(cluster),
-        (_, None, Some((key, value))) => payload["tag"] = json!({"key": key, "value": value}),
-        _ => return Err(Failure::new(Code::Usage, "wake needs CLUSTER, CLUSTER/SERVICE or --tag KEY=VALUE")),
-    }
+    };
     payload["hours"] = json!(hours);
     if dry_run {
         payload["dry_run"] = json!(true);

@@ -24,8 +24,9 @@ use futures_util::stream::{self, StreamExt};
 use crate::fleet::{CallError, ChangeService, ReadFleet};
 use crate::model::{Bounds, Fresh, ServiceId};
 use crate::pacing::Limits;
-use crate::plan::{Action, Capacity, Plan, PlanEntry};
+use crate::plan::{Action, Plan, PlanEntry};
 use crate::routing::{route_to_waker, Routing};
+use crate::saved::looks_asleep;
 
 /// What happened to one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +176,11 @@ async fn recheck<F: ReadFleet + ChangeService>(
             // A restore meant to end at zero (saved desired 0, or bounds 0/0) ended where it
             // should; any other that fell short was undone by a racing sleep after its reads.
             Action::Restore { .. } => {
-                !looks_asleep_capacity(&o.entry.to) && (desired < o.entry.to.desired || looks_asleep(desired, target))
+                let max = target.map(|b| b.max);
+                !looks_asleep(o.entry.to.desired, o.entry.to.max)
+                    && (desired < o.entry.to.desired || looks_asleep(desired, max))
             }
-            _ => looks_asleep(desired, target),
+            _ => looks_asleep(desired, target.map(|b| b.max)),
         };
         if tag.is_some() || !lost {
             continue;
@@ -204,14 +207,6 @@ fn write_back_value(entry: &PlanEntry) -> Option<String> {
         Action::Skip => None,
     }
     .filter(|v| !v.is_empty())
-}
-
-fn looks_asleep(desired: u32, target: Option<&Bounds>) -> bool {
-    desired == 0 || target.is_some_and(|b| b.max == 0)
-}
-
-fn looks_asleep_capacity(c: &Capacity) -> bool {
-    c.desired == 0 || c.max == Some(0)
 }
 
 async fn apply_entry<C: ChangeService>(

@@ -31,6 +31,12 @@ pub struct SavedError {
     pub problem: String,
 }
 
+/// The one rule for "this is what a sleeping service shows": desired 0, or a scalable target
+/// pinned at max 0. Used on saved values, fresh reads and planned capacities alike.
+pub fn looks_asleep(desired: u32, max: Option<u32>) -> bool {
+    desired == 0 || max == Some(0)
+}
+
 impl SavedState {
     pub fn parse(value: &str) -> Result<SavedState, SavedError> {
         let fail = |problem: String| SavedError { value: value.to_string(), problem };
@@ -69,7 +75,7 @@ impl SavedState {
     /// Whether these are the values a sleeping service shows (desired 0, or a target pinned at
     /// max 0): saving them would make every later restore "restore" to sleep.
     pub fn looks_asleep(&self) -> bool {
-        self.desired == 0 || self.bounds.is_some_and(|b| b.max == 0)
+        looks_asleep(self.desired, self.bounds.map(|b| b.max))
     }
 
     /// The tag value to write, refused unless it is a state worth restoring and the parser reads
