@@ -69,7 +69,7 @@ impl Output {
             let last = i + 1 == cells.len();
             let pad = if last { 0 } else { widths[i] - cell.text.chars().count() + 2 };
             let text = match (self.colour, cell.colour, header) {
-                (true, _, true) => format!("\u{1b}[1m{}\u{1b}[0m", cell.text),
+                (_, _, true) => self.bold(&cell.text),
                 (true, Some(code), false) => format!("\u{1b}[{code}m{}\u{1b}[0m", cell.text),
                 _ => cell.text.clone(),
             };

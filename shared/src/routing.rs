@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use crate::config::Config;
 use crate::fleet::{CallError, ChangeService, ReadFleet};
 use crate::model::{Fresh, ListenerRule, RuleCondition, ServiceId};
+use crate::tags::wake_on_request_value;
 
 /// The waking routing is on when a waker function is deployed (`WAKER_FUNCTION_ARN`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +85,10 @@ pub fn missing_companions(
             ));
             continue;
         };
-        if rule.listener_tags.get(opt_out).is_some_and(|v| v.trim().eq_ignore_ascii_case("false")) {
+        // Read as on services and clusters: anything but `true`/`false` counts as `false`.
+        if let Some(value) = rule.listener_tags.get(opt_out).filter(|v| wake_on_request_value(v) != Some(true)) {
             warnings.push(format!(
-                "listener {} opts out ({opt_out}=false): rule {} (priority {priority}) gets no waking page",
+                "listener {} opts out ({opt_out}={value}): rule {} (priority {priority}) gets no waking page",
                 rule.listener, rule.arn
             ));
             continue;

@@ -204,19 +204,27 @@ async fn price<F: ReadFleet>(
         .into_iter()
         .map(|(standing, service)| {
             let hourly = match service {
-                Some(s) => {
-                    let size = match s.task_definition.as_ref().and_then(|d| sizes.get(d)) {
-                        Some(Err(why)) => Err(format!("not estimated: {why}")),
-                        Some(Ok(size)) => Ok(Some(size)),
-                        None => Ok(None),
-                    };
-                    size.and_then(|size| config.prices.task_hourly(s.launch, size))
-                }
+                Some(s) => task_hourly(s, &sizes, config),
                 None => Err("not estimated: service not described".into()),
             };
             service_cost(standing, hourly, now)
         })
         .collect()
+}
+
+/// What one task of `s` costs an hour, from the task sizes asked for (a Fargate service whose
+/// task definition is not among them is priced without a size, as the price table allows).
+pub(crate) fn task_hourly(
+    s: &ObservedService,
+    sizes: &BTreeMap<String, Result<crate::cost::TaskSize, String>>,
+    config: &Config,
+) -> Result<f64, String> {
+    let size = match s.task_definition.as_ref().and_then(|d| sizes.get(d)) {
+        Some(Err(why)) => Err(format!("not estimated: {why}")),
+        Some(Ok(size)) => Ok(Some(size)),
+        None => Ok(None),
+    };
+    size.and_then(|size| config.prices.task_hourly(s.launch, size))
 }
 
 pub(crate) fn calls_since(before: &BTreeMap<String, u32>, after: BTreeMap<String, u32>) -> BTreeMap<String, u32> {

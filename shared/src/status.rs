@@ -18,7 +18,7 @@ use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
 use crate::keep_alive::{local_to_utc, KeepAlive, KeepAliveState};
 use crate::model::ObservedService;
 use crate::plan::{plan, Action, Invocation, Mode};
-use crate::run::{add_requests, add_targets, calls_since, fleet_query};
+use crate::run::{add_requests, add_targets, calls_since, fleet_query, task_hourly};
 use crate::saved::SavedState;
 use crate::savings::{service_cost, Standing};
 use crate::schedule::Hours;
@@ -191,17 +191,9 @@ async fn rows<F: ReadFleet>(
         let saved = saved_of(s, config);
         let tasks = saved.as_ref().map_or(s.desired, |saved| saved.desired);
         let hourly_usd_avoided = match &saved {
-            Some(_) if s.desired == 0 => {
-                let size = match s.task_definition.as_ref().and_then(|d| sizes.get(d)) {
-                    Some(Err(why)) => Err(why.clone()),
-                    Some(Ok(size)) => Ok(Some(size)),
-                    None => Ok(None),
-                };
-                let hourly = size.and_then(|size| config.prices.task_hourly(s.launch, size));
-                service_cost(Standing::Asleep { tasks }, hourly, now)
-                    .and_then(|c| c.hourly_usd_avoided)
-                    .map(crate::cost::round_usd)
-            }
+            Some(_) if s.desired == 0 => service_cost(Standing::Asleep { tasks }, task_hourly(s, &sizes, config), now)
+                .and_then(|c| c.hourly_usd_avoided)
+                .map(crate::cost::round_usd),
             _ => None,
         };
         rows.push(ServiceStatus {
@@ -312,7 +304,7 @@ fn candidates(s: &ObservedService, config: &Config, from: DateTime<Utc>, until: 
     let view = read_tags(s, config, from);
     let zone = view.zone;
     let mut at = vec![from];
-    if let Some(expiry) = keep_alive_expiry(s, config, zone) {
+    if let KeepAliveState::Active { until: Some(expiry) } = view.keep_alive {
         at.push(expiry);
     }
     if let Some(deployed) = s.last_deployed_at {
@@ -336,12 +328,6 @@ fn candidates(s: &ObservedService, config: &Config, from: DateTime<Utc>, until: 
     at.sort();
     at.dedup();
     at
-}
-
-fn keep_alive_expiry(s: &ObservedService, config: &Config, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    let key = &config.tags.keep_alive;
-    let value = s.tags.get(key).or_else(|| s.cluster_tags.get(key))?;
-    KeepAlive::parse(value).ok()?.expiry(zone)
 }
 
 /// Why one service stands where it does: the planner's inputs in the order it weighs them, and

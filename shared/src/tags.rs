@@ -96,15 +96,20 @@ pub fn read_tags(service: &ObservedService, config: &Config, now: DateTime<Utc>)
 /// `false`: routing someone's load balancer is never done on a value nobody can read.
 fn wake_on_request_of(service: &ObservedService, config: &Config, warnings: &mut Vec<String>) -> bool {
     let key = &config.tags.wake_on_request;
-    let value = service.tags.get(key).or_else(|| service.cluster_tags.get(key));
-    match value.map(|v| v.trim().to_ascii_lowercase()) {
-        None => true,
-        Some(v) if v == "true" => true,
-        Some(v) if v == "false" => false,
-        Some(_) => {
-            warnings.push(format!("unreadable {key} tag, treated as `false`: expected `true` or `false`"));
-            false
-        }
+    let Some(value) = service.tags.get(key).or_else(|| service.cluster_tags.get(key)) else { return true };
+    wake_on_request_value(value).unwrap_or_else(|| {
+        warnings.push(format!("unreadable {key} tag, treated as `false`: expected `true` or `false`"));
+        false
+    })
+}
+
+/// A `cost-saver:wake-on-request` value (on a service, cluster or listener): `true`/`false` in
+/// any case, `None` for anything else (which every reader treats as `false`).
+pub fn wake_on_request_value(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
     }
 }
 

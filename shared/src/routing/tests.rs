@@ -172,6 +172,22 @@ async fn a_listener_tagged_wake_on_request_false_gets_no_waking_rule() {
     assert_eq!(after, before);
 }
 
+/// A listener value nobody can read is read as on services and clusters: `false`, and said.
+#[test]
+fn an_unreadable_listener_opt_out_counts_as_false_and_true_opts_in() {
+    let serves = vec![WEB_TG.to_string()];
+    let tagged = |value: &str| {
+        let mut r = rule("r10", Some(10), "a", WEB_TG);
+        r.listener_tags.insert(OPT_OUT.into(), value.into());
+        vec![r]
+    };
+    let (missing, warnings) = missing_companions(WEB_ARN, &serves, "waking", &tagged("nope"), KEY, OPT_OUT);
+    assert!(missing.is_empty(), "{missing:?}");
+    assert!(warnings[0].contains("opts out (cost-saver:wake-on-request=nope)"), "{warnings:?}");
+    let (missing, warnings) = missing_companions(WEB_ARN, &serves, "waking", &tagged(" TRUE "), KEY, OPT_OUT);
+    assert_eq!((missing.len(), warnings.len()), (1, 0), "{warnings:?}");
+}
+
 /// A run that dies after any write leaves a state the next run finishes: asleep behind exactly
 /// one waking rule, and after the restore every rule exactly as before.
 #[tokio::test]
