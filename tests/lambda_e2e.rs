@@ -137,3 +137,134 @@ async fn reconcile_and_wake_through_cargo_lambda() {
     let unknown = watch.invoke_ascii("wake", r#"{"cluster": "previews", "service": "nope", "hours": 1}"#).unwrap_err();
     assert!(unknown.contains("not found: service nope in cluster previews"), "{unknown}");
 }
+
+/// The `Input` every `ScheduleV2` event of `function`'s resource in template.yaml sends: what the
+/// deployed schedules hand the function, read from the template so a change there is tested here.
+fn scheduled_inputs(resource: &str) -> Vec<String> {
+    let path = support::project_root().join("template.yaml");
+    let template: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let events = template["Resources"][resource]["Properties"]["Events"].as_mapping().expect(resource);
+    let inputs: Vec<String> = events
+        .values()
+        .filter(|e| e["Type"] == "ScheduleV2")
+        .map(|e| e["Properties"]["Input"].as_str().expect("a schedule's Input is a JSON string").to_string())
+        .collect();
+    assert!(!inputs.is_empty(), "{resource} has no schedule");
+    inputs
+}
+
+/// What one invocation sends: a fixed text, or `now` as the real clock with a fraction of a
+/// second, taken when it is sent.
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Text(&'a str),
+    FractionalNow,
+}
+
+struct Step<'a> {
+    function: &'a str,
+    watch: &'a LambdaWatch,
+    payload: Payload<'a>,
+}
+
+impl Step<'_> {
+    fn invoke(&self) -> Result<Value, String> {
+        let text = match self.payload {
+            Payload::Text(text) => text.to_string(),
+            Payload::FractionalNow => {
+                let now = chrono::Utc::now();
+                let nanos = now.timestamp_subsec_nanos().max(1);
+                format!(r#"{{"now": "{}.{nanos:09}Z"}}"#, now.format("%Y-%m-%dT%H:%M:%S"))
+            }
+        };
+        self.watch.invoke_ascii(self.function, &text)
+    }
+}
+
+/// The functions as deployed: what template.yaml's schedules send, at the real clock (with its
+/// nanoseconds), also as a classic Scheduled Event, with a fractional `now` and `force`. The
+/// settings make the outcome independent of the hour: `never` is asleep at any time (and
+/// `GRACE_PERIOD_MINUTES=0` lets the fresh demo services sleep), `always` awake at any time.
+/// Every sleep must really happen, and every wake restore the fleet exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_functions_sleep_and_wake_at_the_real_clock_with_what_the_template_sends() {
+    build_functions();
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let seeder = Seeder::new(&sdk);
+    seed_demo_fleet(&seeder).await;
+    let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let with = |schedule: &str| {
+        let mut env = moto.env();
+        env.push(("DEFAULT_SCHEDULE".into(), schedule.into()));
+        env.push(("GRACE_PERIOD_MINUTES".into(), "0".into()));
+        env
+    };
+    let night = LambdaWatch::start(&with("never"));
+    let day = LambdaWatch::start(&with("always"));
+
+    let [down] = &scheduled_inputs("ScaleDownFunction")[..] else { panic!("one scale-down schedule") };
+    let [up] = &scheduled_inputs("ScaleUpFunction")[..] else { panic!("one scale-up schedule") };
+    let [tick] = &scheduled_inputs("ReconcileFunction")[..] else { panic!("one reconcile schedule") };
+    let envelope = std::fs::read_to_string(event_file("scheduled-event.json")).unwrap();
+    let (fraction, forced) = (Payload::FractionalNow, Payload::Text(r#"{"force": true}"#));
+    let (down, up, tick, envelope) =
+        (Payload::Text(down), Payload::Text(up), Payload::Text(tick), Payload::Text(&envelope));
+    let step = |function, watch, payload| Step { function, watch, payload };
+    // Force ignores schedules, nightly-etl's own all-day one included.
+    let all_day: Vec<&str> = ASLEEP_AFTER_FRIDAY.into_iter().chain(["dev-tools/nightly-etl"]).collect();
+    let cycles = [
+        (
+            "the template's inputs",
+            step("scale-down", &night, down),
+            step("scale-up", &day, up),
+            &ASLEEP_AFTER_FRIDAY[..],
+        ),
+        (
+            "a classic envelope, then a tick",
+            step("scale-down", &night, envelope),
+            step("reconcile", &day, tick),
+            &ASLEEP_AFTER_FRIDAY,
+        ),
+        (
+            "a tick, then a fractional now",
+            step("reconcile", &night, tick),
+            step("scale-up", &day, fraction),
+            &ASLEEP_AFTER_FRIDAY,
+        ),
+        (
+            "a fractional now, then a tick",
+            step("scale-down", &night, fraction),
+            step("reconcile", &day, tick),
+            &ASLEEP_AFTER_FRIDAY,
+        ),
+        ("force in working hours", step("scale-down", &day, forced), step("scale-up", &day, up), &all_day),
+    ];
+    for (what, sleep, wake, sleeping) in cycles {
+        let started = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let asleep = sleep.invoke().unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(asleep["dry_run"], false, "{what}");
+        assert_eq!(count(&asleep, "scaled_down"), sleeping.len() as u64, "{what}: {asleep:#}");
+        assert_eq!(count(&asleep, "failed"), 0, "{what}: {asleep:#}");
+        let state = seeder.snapshot(&DEMO_CLUSTERS).await;
+        for &key in sleeping {
+            assert_eq!(state[key].desired, 0, "{what}: {key}");
+            let saved = &state[key].tags["cost-saver:saved"];
+            let at = saved.rsplit_once("at=").map(|(_, at)| at).unwrap();
+            let at = chrono::DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&chrono::Utc);
+            // Whole seconds, from the real clock: no later than now, no earlier than the invoke.
+            assert!(!at.to_rfc3339().contains('.'), "{what}: {saved}");
+            assert!(at >= started && at <= chrono::Utc::now(), "{what}: {saved}");
+        }
+        for (key, s) in &state {
+            if !sleeping.contains(&key.as_str()) {
+                assert_eq!(s, &before[key], "{what}: {key} must be untouched");
+            }
+        }
+
+        let awake = wake.invoke().unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(count(&awake, "restored"), sleeping.len() as u64, "{what}: {awake:#}");
+        assert_eq!(count(&awake, "failed"), 0, "{what}: {awake:#}");
+        assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await, before, "{what}: everything back exactly as it was");
+    }
+}

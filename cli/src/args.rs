@@ -119,7 +119,7 @@ fn cluster_service(text: &str) -> Result<(String, String), String> {
 
 fn instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| ecs_cost_saver::clock::whole_seconds(t.with_timezone(&Utc)))
         .map_err(|_| format!("`{text}` is not an RFC 3339 time like 2026-11-24T18:00:00Z"))
 }
 

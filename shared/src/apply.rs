@@ -72,6 +72,7 @@ pub async fn apply_routed<F: ReadFleet + ChangeService>(
     limits: &Limits,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = plan.entries.iter().cloned().map(Outcome::new).collect();
+    refuse_unsavable(&mut outcomes);
     if plan.invocation.dry_run {
         return outcomes;
     }
@@ -85,6 +86,19 @@ pub async fn apply_routed<F: ReadFleet + ChangeService>(
     let mut outcomes: Vec<Outcome> = applied.into_iter().map(|(_, o)| o).collect();
     recheck(&mut outcomes, fleet, saved_key, routing).await;
     outcomes
+}
+
+/// A planned sleep whose saved state would not read back as meant is refused before any write,
+/// in a dry run too: the service must sleep and cannot, so it is `failed` with the reason (the
+/// run ends in an error and the alarm fires), never a quiet skip.
+fn refuse_unsavable(outcomes: &mut [Outcome]) {
+    for o in outcomes.iter_mut() {
+        if let Action::ScaleDown { saved, .. } = &o.entry.action {
+            if let Err(problem) = saved.to_tag_value() {
+                o.error = Some(refused(&o.entry.id, problem));
+            }
+        }
+    }
 }
 
 /// The check before writing (see the module comment), for the services about to be put or kept
@@ -109,7 +123,13 @@ async fn confirm<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_
     };
     for o in outcomes.iter_mut().filter(|o| ids.contains(&o.entry.id)) {
         let Some((desired, tag)) = fresh.get(&o.entry.id) else {
-            o.skip("no longer found when read again before writing; left alone".into());
+            // ECS lists a deleted service as INACTIVE for a while: one missing from the answer
+            // is an answer cut short, not a service gone. Planned and not done is a failure.
+            o.error = Some(CallError {
+                operation: "ecs:DescribeServices",
+                code: Some("NotConfirmed".into()),
+                message: format!("{}: missing when read again before writing; nothing was changed", o.entry.id),
+            });
             continue;
         };
         match (&mut o.entry.action, tag) {

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::clock::whole_seconds;
 use crate::plan::{Invocation, Mode};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,7 +118,8 @@ pub fn refuse_nulls(object: &Value, what: &str) -> Result<(), PayloadError> {
     Ok(())
 }
 
-/// `now` from a payload: an RFC 3339 time within `NOW_WINDOW_DAYS` of the real clock.
+/// `now` from a payload: an RFC 3339 time within `NOW_WINDOW_DAYS` of the real clock, to the
+/// whole second (see `clock`).
 pub fn parse_now(text: &str, clock: DateTime<Utc>) -> Result<DateTime<Utc>, PayloadError> {
     let now = DateTime::parse_from_rfc3339(text)
         .map_err(|_| {
@@ -131,7 +133,7 @@ pub fn parse_now(text: &str, clock: DateTime<Utc>) -> Result<DateTime<Utc>, Payl
             crate::plan::rfc3339(clock)
         )));
     }
-    Ok(now)
+    Ok(whole_seconds(now))
 }
 
 /// The options a payload may carry. Unknown fields are refused: a misspelt `dryrun` must not
@@ -171,8 +173,9 @@ pub fn parse_invocation(
     if options.force.is_some() && mode != Mode::ScaleDown {
         return Err(PayloadError(format!("`force` is only accepted by scale-down, not {}", mode.name())));
     }
+    // Whole seconds wherever `now` comes from: the clock of a Lambda has nanoseconds.
     let now = match options.now {
-        None => clock,
+        None => whole_seconds(clock),
         Some(text) => parse_now(&text, clock)?,
     };
     Ok(Invocation {

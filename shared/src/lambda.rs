@@ -39,7 +39,7 @@ pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
         Box::pin(async move {
             let payload =
                 parse_payload(event.payload.get()).map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
-            handle(mode, config, fleet, payload, Utc::now(), deadline).await
+            handle(mode, config, fleet, payload, crate::clock::now(), deadline).await
         })
     }))
     .await
@@ -90,7 +90,7 @@ pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
         Box::pin(async move {
             let payload =
                 parse_payload(event.payload.get()).map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
-            handle_wake_until(config, fleet, payload, Utc::now(), deadline).await
+            handle_wake_until(config, fleet, payload, crate::clock::now(), deadline).await
         })
     }))
     .await
@@ -102,7 +102,7 @@ pub async fn serve_waker() -> Result<(), lambda_runtime::Error> {
     let (config, fleet) = (&config, &fleet);
     let recent = &crate::waker::RecentlyWoken::default();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AlbTargetGroupRequest>| {
-        Box::pin(handle_waker(config, fleet, event.payload, Utc::now(), recent))
+        Box::pin(handle_waker(config, fleet, event.payload, crate::clock::now(), recent))
     }))
     .await
 }
@@ -281,6 +281,52 @@ mod tests {
         assert_eq!(err.error_type, "ServicesFailed");
         assert!(err.error_message.contains("dev/a: not reached before the deadline"), "{}", err.error_message);
         assert_eq!(fleet.writes(), 0);
+    }
+
+    /// What a schedule's `{}` does in production: the real clock, with its nanoseconds, whatever
+    /// the hour (`never` makes "asleep now" true at any time).
+    fn asleep_at_any_hour() -> Config {
+        Config::from_lookup(|k| match k {
+            "DEFAULT_SCHEDULE" => Some("never".into()),
+            "GRACE_PERIOD_MINUTES" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_real_clock_survives_the_saved_state_round_trip() {
+        let raw = Utc::now();
+        for (clock, payload) in [
+            // Exactly what `serve` passes, and the raw clock a caller might pass instead.
+            (crate::clock::now(), json!({})),
+            (raw, json!({})),
+            (
+                raw,
+                json!({"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": "123456789012", "time": "2026-12-01T07:41:15Z", "region": "us-east-1",
+                "resources": [], "detail": {}}),
+            ),
+            (raw, json!({"now": crate::plan::rfc3339(raw).replace('Z', ".987654321Z")})),
+        ] {
+            let fleet = MemoryFleet::new();
+            fleet.add_cluster("dev", &[("Environment", "dev")]);
+            fleet.add_service(MemoryService::new("dev", "a", 2));
+            let summary = handle(Mode::ScaleDown, &asleep_at_any_hour(), &fleet, payload.clone(), clock, None)
+                .await
+                .unwrap_or_else(|e| panic!("{payload}: {}", e.error_message));
+            assert_eq!(summary.count("scaled_down"), 1, "{payload}: {:?}", summary.services);
+            let tag = fleet.service("dev", "a").tags["cost-saver:saved"].clone();
+            let saved = crate::saved::SavedState::parse(&tag).unwrap();
+            assert_eq!(saved.at, crate::clock::whole_seconds(raw), "{payload}: {tag}");
+            assert_eq!(summary.now, crate::plan::rfc3339(raw));
+
+            let always = Config::from_lookup(|k| (k == "DEFAULT_SCHEDULE").then(|| "always".into())).unwrap();
+            let up = handle(Mode::ScaleUp, &always, &fleet, json!({}), Utc::now(), None).await.unwrap();
+            assert_eq!(up.count("restored"), 1, "{payload}: {:?}", up.services);
+            assert_eq!(fleet.service("dev", "a").desired, 2);
+            assert!(!fleet.service("dev", "a").tags.contains_key("cost-saver:saved"));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod emf;

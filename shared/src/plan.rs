@@ -293,10 +293,11 @@ fn decide_awake(
             );
         }
     }
-    let saved = SavedState { desired: s.desired, bounds: s.scaling, at: inv.now };
-    if let Err(problem) = saved.to_tag_value() {
-        return (Action::Skip, format!("not put to sleep: {problem}"));
+    if s.scaling.is_some_and(|b| b.max == 0) {
+        return (Action::Skip, "scalable target max is 0 and nothing was saved: a team chose zero, left as is".into());
     }
+    // A value that would not read back is refused by the executor, which reports it `failed`.
+    let saved = SavedState { desired: s.desired, bounds: s.scaling, at: inv.now };
     let why = match idle {
         _ if inv.force => format!("forced ({})", verdict.why),
         Some(idle) if verdict.awake => idle,

@@ -85,8 +85,10 @@ impl SavedState {
             return Err(format!("refusing to save sleeping values ({self}): restore would bring back nothing"));
         }
         let value = self.to_string();
+        // The tag holds whole seconds: compare with what a read of it can give back.
+        let meant = SavedState { at: crate::clock::whole_seconds(self.at), ..*self };
         match SavedState::parse(&value) {
-            Ok(back) if back == *self => Ok(value),
+            Ok(back) if back == meant => Ok(value),
             Ok(back) => Err(format!("refusing to save `{value}`: it reads back as `{back}`")),
             Err(e) => Err(format!("refusing to save a value the tool could not read back: {e}")),
         }

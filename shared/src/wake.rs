@@ -129,7 +129,7 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
     };
     let dry_run = config.dry_run || p.dry_run.unwrap_or(false);
     let now = match p.now {
-        None => clock,
+        None => crate::clock::whole_seconds(clock),
         Some(_) if !dry_run => {
             return Err(bad("`now` is only for dry runs: a keep-alive is always measured from the real clock".into()))
         }

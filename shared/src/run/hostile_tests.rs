@@ -199,9 +199,11 @@ async fn issue9_item2_a_saved_state_that_would_not_read_back_is_never_written() 
     let far = Invocation { mode: Mode::ScaleDown, now: at("9999-12-31T23:59:59-23:59"), dry_run: false, force: true };
     let summary = run(&f, &c, far).await.unwrap();
     assert_eq!(f.writes(), 0, "{:?}", summary.services);
+    // Planned to sleep and refused: a failure the alarm sees, never a quiet skip.
     let api = summary.services.iter().find(|s| s.service == "api").unwrap();
-    assert_eq!(api.action, "skipped");
-    assert!(api.reason.contains("could not read back"), "{}", api.reason);
+    assert_eq!(api.action, "failed");
+    assert_eq!(api.error_code.as_deref(), Some("RefusedByCostSaver"));
+    assert!(api.error.as_deref().unwrap().contains("could not read back"), "{:?}", api.error);
 }
 
 /// Absurd counts in `saved`: no panic anywhere (dry run or not), restored to 1 with a warning;
