@@ -47,6 +47,9 @@ pub enum Answer {
     Retrying { service: String, why: String },
     /// This request cannot wake anything: a page that does not reload.
     Refused { why: String },
+    /// The function only plans (`DRY_RUN=true`): the service stays asleep, and the page says so
+    /// and does not reload (it would wait forever).
+    DryRun { service: String },
 }
 
 /// Waking target groups this process woke recently, so bursts cost no AWS calls.
@@ -75,6 +78,7 @@ pub async fn decide<F: ReadFleet + ChangeService>(
     clock: DateTime<Utc>,
     recent: &RecentlyWoken,
 ) -> Answer {
+    let clock = crate::clock::whole_seconds(clock);
     let Some(target_group) = target_group.filter(|t| !t.is_empty()) else {
         return Answer::Refused { why: "the request did not come through a load balancer target group".into() };
     };
@@ -108,6 +112,10 @@ pub async fn decide<F: ReadFleet + ChangeService>(
             let json = serde_json::to_string(&report.summary).unwrap_or_default();
             tracing::info!(summary = %json, "waker finished");
             crate::emf::emit(&report.summary);
+            if request.dry_run {
+                tracing::info!(service = %id, "dry run: a request would wake it; nothing written");
+                return Answer::DryRun { service: id.name };
+            }
             tracing::info!(service = %id, woken = report.summary.count("woken_by_request"), "woken by a request");
             recent.insert(target_group, &id.name);
             Answer::Waking { service: id.name }
@@ -132,7 +140,7 @@ pub fn keep_alive_until(clock: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
 /// The HTTP answer to one request.
 pub fn respond(request: &AlbTargetGroupRequest, answer: &Answer) -> AlbTargetGroupResponse {
     let wants_page = matches!(request.http_method, Method::GET | Method::HEAD) && accepts_html(&request.headers);
-    let reloads = !matches!(answer, Answer::Refused { .. });
+    let reloads = answer.reloads();
     let mut headers = HeaderMap::new();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if reloads {
@@ -162,15 +170,24 @@ fn headline(answer: &Answer) -> String {
         Answer::Waking { service } => format!("{service} is waking up, usually about a minute."),
         Answer::Retrying { service, .. } => format!("{service} is waking up; it is taking longer than usual."),
         Answer::Refused { why } => format!("Nothing to wake here: {why}."),
+        Answer::DryRun { service } => format!("{service} is asleep, and this deployment only plans (DRY_RUN=true)."),
+    }
+}
+
+impl Answer {
+    /// Whether waiting helps: the page reloads itself and `Retry-After` is sent.
+    fn reloads(&self) -> bool {
+        matches!(self, Answer::Waking { .. } | Answer::Retrying { .. })
     }
 }
 
 /// A self-contained page (no scripts, no external resources) that reloads itself while the
-/// service wakes; the refused page does not reload.
+/// service wakes; the refused and dry-run pages do not reload.
 pub fn page(answer: &Answer) -> String {
-    let reload = match answer {
-        Answer::Refused { .. } => String::new(),
-        _ => format!(r#"<meta http-equiv="refresh" content="{RETRY_SECONDS}">"#),
+    let reload = if answer.reloads() {
+        format!(r#"<meta http-equiv="refresh" content="{RETRY_SECONDS}">"#)
+    } else {
+        String::new()
     };
     let detail = match answer {
         Answer::Waking { .. } => format!("This page reloads itself every {RETRY_SECONDS} seconds until it is ready."),
@@ -178,6 +195,11 @@ pub fn page(answer: &Answer) -> String {
             format!("This page keeps trying every {RETRY_SECONDS} seconds. ({})", crate::event::echo(why))
         }
         Answer::Refused { .. } => "Ask the team that runs this environment.".into(),
+        Answer::DryRun { .. } => {
+            "Nothing is woken while the functions only plan: waiting will not help. Ask the team that runs this \
+environment to wake it (the wake function or a keep-alive tag) or to turn off DRY_RUN."
+                .into()
+        }
     };
     let title = headline(answer);
     format!(

@@ -166,3 +166,24 @@ async fn restores_by_request_count_as_woken_by_request_in_the_summary_and_metric
     assert_eq!(emf["ServicesWokenByRequest"], 1.0);
     assert_eq!(emf["ServicesRestored"], 0.0);
 }
+
+#[tokio::test]
+async fn under_dry_run_a_request_writes_nothing_and_the_page_says_so_without_reloading() {
+    let (f, recent) = (fleet(), RecentlyWoken::default());
+    let c = Config::from_lookup(|k| (k == "DRY_RUN").then(|| "true".into())).unwrap();
+    let clock = at("2026-11-20T21:03:00.250Z");
+    for _ in 0..3 {
+        let answer = decide(&c, &f, Some(WAKING_TG), clock, &recent).await;
+        assert_eq!(answer, Answer::DryRun { service: "pr-101-web".into() });
+        let page = respond(&request(Method::GET, "text/html"), &answer);
+        assert_eq!(page.status_code, 503);
+        assert!(page.headers.get(RETRY_AFTER).is_none(), "waiting will not help");
+        let html = body(&page);
+        assert!(!html.contains("http-equiv=\"refresh\""), "{html}");
+        assert!(html.contains("only plans (DRY_RUN=true)"), "{html}");
+        let api = respond(&request(Method::POST, "application/json"), &answer);
+        assert!(api.headers.get(RETRY_AFTER).is_none());
+    }
+    assert_eq!(f.writes(), 0);
+    assert_eq!(f.service("previews", "pr-101-web").desired, 0, "still asleep");
+}
