@@ -18,7 +18,7 @@ const LOOK_AHEAD_DAYS: i64 = 8;
 
 pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
     let session = settings::start(&cli.stack, cli.local_config).await?;
-    let now = Utc::now();
+    let now = ecs_cost_saver::clock::now();
     match &cli.command {
         Command::Status { fleet } => print_status(&session, out, &fleet.filter(), fleet.at.unwrap_or(now)).await,
         Command::Explain { target: (cluster, service), at } => {
@@ -43,6 +43,9 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
 
 async fn print_status(s: &Session, out: &Output, filter: &Filter, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
     let st = status::status(&s.fleet, &s.config, now, filter, Duration::days(LOOK_AHEAD_DAYS)).await?;
+    if st.services.is_empty() {
+        require_cluster(s, filter).await?;
+    }
     if out.json {
         print!("{}", out.json(&st));
         return Ok(ExitCode::SUCCESS);
@@ -61,6 +64,14 @@ async fn print_status(s: &Session, out: &Output, filter: &Filter, now: DateTime<
         println!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--cluster` that matched nothing must name a cluster that exists (exit 4 otherwise).
+async fn require_cluster(s: &Session, filter: &Filter) -> Result<(), Failure> {
+    match &filter.cluster {
+        Some(cluster) => Ok(status::require_cluster(&s.fleet, cluster).await?),
+        None => Ok(()),
+    }
 }
 
 fn status_table(out: &Output, rows: &[ServiceStatus], now: DateTime<Utc>) -> String {
@@ -180,7 +191,14 @@ async fn wake(
                 _ => Failure::new(Code::Failed, format!("invoking {function} failed: {}", e.into_service_error())),
             },
         )?;
-    let body: Value = answer.payload().and_then(|p| serde_json::from_slice(p.as_ref()).ok()).unwrap_or(Value::Null);
+    let raw = answer.payload().map(|p| String::from_utf8_lossy(p.as_ref()).into_owned()).unwrap_or_default();
+    let Ok(body) = serde_json::from_str::<Value>(&raw) else {
+        let what = if answer.function_error().is_some() { "failed and answered" } else { "answered" };
+        return Err(Failure::new(
+            Code::Failed,
+            format!("{function} {what} with something that is not JSON: {}", cut(&raw)),
+        ));
+    };
     if answer.function_error().is_some() {
         let kind = body["errorType"].as_str().unwrap_or("Unhandled").to_string();
         let message = body["errorMessage"].as_str().unwrap_or("no message").to_string();
@@ -198,6 +216,16 @@ async fn wake(
     }
     print!("{}", wake_table(out, &body));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A function's raw answer as an error line repeats it: a few hundred characters at most.
+fn cut(raw: &str) -> String {
+    const MAX: usize = 300;
+    match raw.char_indices().nth(MAX) {
+        None if raw.is_empty() => "(an empty answer)".into(),
+        None => raw.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &raw[..end], raw.len()),
+    }
 }
 
 fn wake_table(out: &Output, report: &Value) -> String {
@@ -252,6 +280,9 @@ async fn print_next(
     hours: u32,
 ) -> Result<ExitCode, Failure> {
     let all = status::upcoming(&s.fleet, &s.config, now, filter, Duration::hours(hours.into())).await?;
+    if all.is_empty() {
+        require_cluster(s, filter).await?;
+    }
     if out.json {
         print!("{}", out.json(&all));
         return Ok(ExitCode::SUCCESS);

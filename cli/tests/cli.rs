@@ -94,6 +94,10 @@ async fn answer(fleet: &AwsFleet, method: &str, path: &str, body: &[u8]) -> (u16
         return (200, String::new(), config.to_string());
     }
     if method == "POST" && path.ends_with("/invocations") {
+        // A function whose answer is not JSON (a proxy's error page, a broken build).
+        if name == "garbled-wake" {
+            return (200, String::new(), "<html>502 Bad Gateway</html>".into());
+        }
         if name != format!("{STACK}-wake") {
             return not_found(&name);
         }
@@ -335,7 +339,10 @@ async fn errors_are_one_line_with_a_documented_exit_code() {
     seed_demo_fleet(&Seeder::new(&sdk)).await;
     let lambda = FakeLambda::start(sdk).await;
     let env = env_for(&moto, &lambda);
-    let cases: [(&[&str], i32, &str); 8] = [
+    let cases: [(&[&str], i32, &str); 11] = [
+        (&["status", "--cluster", "nope"], 4, "ecs-cost-saver: no cluster nope"),
+        (&["next", "--cluster", "nope"], 4, "ecs-cost-saver: no cluster nope"),
+        (&["--stack", "garbled", "--local-config", "wake", "previews", "--hours", "1"], 1, "ecs-cost-saver: garbled-wake answered with something that is not JSON: <html>502 Bad Gateway</html>"),
         (&["explain", "previews/nope"], 4, "ecs-cost-saver: no service previews/nope (or it is not ACTIVE)"),
         (&["status-of-nothing"], 2, ""),
         (&["explain", "nope/web"], 4, "ecs-cost-saver: no cluster nope"),

@@ -378,6 +378,16 @@ async fn one<F: ReadFleet>(
         .ok_or_else(|| LookupError::NotFound(format!("service {cluster}/{service} (or it is not ACTIVE)")))
 }
 
+/// `Ok` when the cluster exists. Asked only when a filter on it matched nothing: an empty table
+/// for a misspelt name would read as "nothing managed there".
+pub async fn require_cluster<F: ReadFleet>(fleet: &F, cluster: &str) -> Result<(), LookupError> {
+    let observation = fleet.select(&Selector::Cluster { cluster: cluster.into() }).await?;
+    if observation.missing.iter().any(|m| m.starts_with("cluster ")) {
+        return Err(LookupError::NotFound(format!("cluster {cluster}")));
+    }
+    Ok(())
+}
+
 pub async fn explain<F: ReadFleet>(
     fleet: &F,
     config: &Config,
