@@ -345,3 +345,158 @@ fn issue9_item11_scalable_targets_only_on_the_ecs_desired_count_dimension() {
         Some("ecs:service:DesiredCount")
     );
 }
+
+/// Whether the template lets a deployer give `value` to `parameter`.
+fn template_accepts(t: &Value, parameter: &str, value: &str) -> bool {
+    let p = &t["Parameters"][parameter];
+    assert!(p.is_mapping(), "no parameter {parameter}");
+    assert_eq!(p["Type"].as_str(), Some("String"), "{parameter}: a Number would also take 1.5");
+    if let Some(values) = p["AllowedValues"].as_sequence() {
+        return values.iter().any(|v| v.as_str() == Some(value));
+    }
+    let pattern = p["AllowedPattern"].as_str().unwrap_or_else(|| panic!("{parameter} has no pattern"));
+    // CloudFormation matches the whole value; the patterns say so themselves.
+    assert!(pattern.starts_with('^') && pattern.ends_with('$'), "{parameter}: {pattern}");
+    regex_lite::Regex::new(pattern).unwrap().is_match(value)
+}
+
+fn functions_accept(variable: &str, value: &str) -> bool {
+    Config::from_lookup(|name| (name == variable).then(|| value.to_string())).is_ok()
+}
+
+/// Each parameter the functions parse, the variable it feeds, edge values the template must let
+/// through (the functions must accept each: a deploy that passes must never stop every function at
+/// start-up) and values the functions refuse (the template must refuse each too).
+const EDGES: &[(&str, &str, &[&str], &[&str])] = &[
+    (
+        "ScopeTagKey",
+        "SCOPE_TAG_KEY",
+        &["Environment", "a", "env:stage/name_1.2@x+y=z-w", "a b", "aws:cloudformation:stack-name"],
+        &["a,b", "{\"a\"}"],
+    ),
+    ("ScopeTagValues", "SCOPE_TAG_VALUES", &["preview,dev", "qa", "x+y=z", "a.b:c/d@e_f-g"], &[",", ",,"]),
+    ("ProtectedTagValues", "PROTECTED_TAG_VALUES", &["prod,production,live", "p"], &[",", ",,"]),
+    (
+        "GracePeriodMinutes",
+        "GRACE_PERIOD_MINUTES",
+        &["0", "9", "10", "99", "100", "999", "1000", "9999", "10000", "10079", "10080"],
+        &["10081", "10090", "10100", "11000", "20000", "99999", "1.5", "-1", "1e3", "15 m"],
+    ),
+    ("DryRun", "DRY_RUN", &["true", "false"], &["yes", "on"]),
+    (
+        "MaxWakeHours",
+        "MAX_WAKE_HOURS",
+        &["1", "9", "10", "99", "100", "699", "700", "739", "740", "744"],
+        &["0", "745", "750", "800", "999", "1000", "1.5"],
+    ),
+    (
+        "WakeOnRequestMinutes",
+        "WAKE_ON_REQUEST_MINUTES",
+        &["1", "9", "10", "99", "100", "999", "1000", "1299", "1300", "1399", "1400", "1439", "1440"],
+        &["0", "1441", "1450", "1500", "2000", "9999", "1.5"],
+    ),
+    (
+        "IdleAfter",
+        "IDLE_AFTER",
+        &[
+            "off", "5m", "9m", "10m", "99m", "9999m", "10000m", "10079m", "10080m", "1h", "9h", "10h", "99h", "100h",
+            "159h", "160h", "168h",
+        ],
+        &[
+            "4m", "0m", "10081m", "10090m", "10100m", "20000m", "0h", "169h", "170h", "200h", "999h", "1.5h", "90",
+            "m", "h", "90 m",
+        ],
+    ),
+    (
+        "PriceX86VcpuHour",
+        "PRICE_X86_VCPU_HOUR",
+        &["0", "0.0", "0.04048", "99.999", "100", "100.0"],
+        &["100.5", "101", "1e3", "-1", "inf", "NaN"],
+    ),
+    ("PriceX86GbHour", "PRICE_X86_GB_HOUR", &["0", "0.004445", "100.000"], &["100.01", "200"]),
+    ("PriceArmVcpuHour", "PRICE_ARM_VCPU_HOUR", &["0", "0.03238", "100"], &["100.01", "200"]),
+    ("PriceArmGbHour", "PRICE_ARM_GB_HOUR", &["0", "0.00356", "100"], &["100.01", "200"]),
+];
+
+/// What a deploy lets through, the functions accept: every edge of every parameter's pattern or
+/// allowed values, fed to the functions' own parser (`IdleAfter=4m` once passed the template and
+/// stopped every function at start-up).
+#[test]
+fn every_parameter_the_template_accepts_the_functions_accept() {
+    let t = template();
+    let long_key = "k".repeat(128);
+    let too_long_key = "k".repeat(129);
+    let extra: [(&str, &str, &str, bool); 2] =
+        [("ScopeTagKey", "SCOPE_TAG_KEY", &long_key, true), ("ScopeTagKey", "SCOPE_TAG_KEY", &too_long_key, false)];
+    let listed = EDGES.iter().flat_map(|(p, v, ok, bad)| {
+        ok.iter().map(move |x| (*p, *v, *x, true)).chain(bad.iter().map(move |x| (*p, *v, *x, false)))
+    });
+    for (parameter, variable, value, accepted) in listed.chain(extra) {
+        if accepted {
+            assert!(template_accepts(&t, parameter, value), "{parameter} should accept {value:?}");
+            assert!(functions_accept(variable, value), "{parameter} accepts {value:?} but {variable} refuses it");
+        } else {
+            assert!(!functions_accept(variable, value), "{variable} accepts {value:?}: not an edge");
+            assert!(!template_accepts(&t, parameter, value), "{parameter} accepts {value:?}, which {variable} refuses");
+        }
+    }
+    // Every parameter that feeds a variable through !Ref and limits its values is listed above.
+    let variables = t["Globals"]["Function"]["Environment"]["Variables"].as_mapping().unwrap();
+    for (variable, source) in variables {
+        let Value::Tagged(r) = source else { continue };
+        let Some(parameter) = r.value.as_str().filter(|_| r.tag == "!Ref") else { continue };
+        let limited = t["Parameters"][parameter].get("AllowedPattern").is_some()
+            || t["Parameters"][parameter].get("AllowedValues").is_some();
+        let covered = EDGES.iter().any(|(p, v, _, _)| *p == parameter && Some(*v) == variable.as_str());
+        assert!(!limited || covered, "{parameter} -> {variable:?} has no edge values in EDGES");
+    }
+}
+
+/// `DEFAULT_SCHEDULE` is built from `WorkDays`, `WorkDayStart` and `WorkDayEnd`: every
+/// combination of their edges parses, except a start equal to the end, which the template's rule
+/// refuses.
+#[test]
+fn the_working_hours_the_template_accepts_make_a_schedule_the_functions_accept() {
+    let t = template();
+    let days = ["MON", "SUN", "MON-FRI", "SUN-THU", "FRI-MON", "SAT-SUN", "MON-MON"];
+    let times = ["00:00", "00:01", "07:30", "08:00", "19:59", "20:00", "23:59"];
+    for d in days {
+        assert!(template_accepts(&t, "WorkDays", d), "{d}");
+        for start in times {
+            for end in times {
+                assert!(template_accepts(&t, "WorkDayStart", start) && template_accepts(&t, "WorkDayEnd", end));
+                let schedule = format!("{d} {start}-{end}");
+                assert_eq!(functions_accept("DEFAULT_SCHEDULE", &schedule), start != end, "{schedule}");
+            }
+        }
+    }
+    for bad in ["24:00", "8:00", "08:60", "0800"] {
+        assert!(!template_accepts(&t, "WorkDayStart", bad) && !template_accepts(&t, "WorkDayEnd", bad), "{bad}");
+    }
+    assert!(!template_accepts(&t, "WorkDays", "MON,FRI"));
+    let rule = &t["Rules"]["WorkingHoursHaveALength"]["Assertions"][0]["Assert"];
+    let text = serde_yaml::to_string(rule).unwrap();
+    assert!(text.contains("!Not") && text.contains("WorkDayStart") && text.contains("WorkDayEnd"), "{text}");
+    // The template builds the variable from exactly these three.
+    let built = &t["Globals"]["Function"]["Environment"]["Variables"]["DEFAULT_SCHEDULE"];
+    assert_eq!(untag(built).as_str(), Some("${WorkDays} ${WorkDayStart}-${WorkDayEnd}"));
+}
+
+/// Without `WakeOnRequest` the functions make no load balancer write, so none may be allowed.
+#[test]
+fn the_routing_policy_exists_only_with_wake_on_request() {
+    let t = template();
+    assert_eq!(t["Resources"]["RoutingPolicy"]["Condition"].as_str(), Some("WakeOnRequestOn"));
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        for p in resource["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+            let text = serde_yaml::to_string(p).unwrap();
+            if text.contains("RoutingPolicy") {
+                assert!(
+                    matches!(p, Value::Tagged(i) if i.tag == "!If" && i.value[0].as_str() == Some("WakeOnRequestOn")),
+                    "{}: RoutingPolicy attached without the WakeOnRequestOn condition: {text}",
+                    name.as_str().unwrap()
+                );
+            }
+        }
+    }
+}
