@@ -31,7 +31,7 @@ use ecs_cost_saver::run::run;
 use ecs_cost_saver::waker::RecentlyWoken;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, RuleCondition};
-use fault_proxy::FaultProxy;
+use fault_proxy::{Call, FaultProxy};
 use support::{sdk_config_at, Moto, Seeder};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
@@ -75,7 +75,7 @@ async fn route(lb: &elb::Client, listener: &str, host: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_every_request() {
     let moto = Moto::start();
-    let proxy = FaultProxy::start(moto.port, Arc::new(|_: &str, _| None)).await;
+    let proxy = FaultProxy::start(moto.port, Arc::new(|_: &Call| None)).await;
     let sdk = sdk_config_at(&proxy.endpoint, retry_config()).await;
     let (seeder, lb, metrics) = (Seeder::new(&sdk), elb::Client::new(&sdk), cw::Client::new(&sdk));
     let alb = alb::previews(&moto, &lb).await;

@@ -29,7 +29,7 @@ use ecs_cost_saver::run::run;
 use ecs_cost_saver::waker::RecentlyWoken;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, PathPatternConditionConfig, RuleCondition, Tag};
-use fault_proxy::{Fault, FaultProxy};
+use fault_proxy::{Call, Fault, FaultProxy};
 use support::{sdk_config_at, Moto, Seeder};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
@@ -270,8 +270,8 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
         let crash_at = if in_sleep { k } else { k - SLEEP_WRITES };
         let proxy = FaultProxy::start(
             moto.port,
-            Arc::new(move |op: &str, _| {
-                if !WRITE_OPERATIONS.contains(&op) {
+            Arc::new(move |call: &Call| {
+                if !WRITE_OPERATIONS.contains(&call.operation) {
                     return None;
                 }
                 let n = counted.fetch_add(1, Ordering::SeqCst) + 1;

@@ -37,11 +37,13 @@ pub struct Outcome {
     pub error: Option<CallError>,
     /// The run's deadline came before this service was started: nothing was done to it.
     pub not_reached: bool,
+    /// It failed with a retryable error and was given one more pass at the end of the run.
+    pub second_pass: bool,
 }
 
 impl Outcome {
-    fn new(entry: PlanEntry) -> Outcome {
-        Outcome { entry, steps: Vec::new(), error: None, not_reached: false }
+    pub(crate) fn new(entry: PlanEntry) -> Outcome {
+        Outcome { entry, steps: Vec::new(), error: None, not_reached: false, second_pass: false }
     }
 
     /// Turns a planned change into a skip that says why.
@@ -76,6 +78,19 @@ pub async fn apply_routed<F: ReadFleet + ChangeService>(
     if plan.invocation.dry_run {
         return outcomes;
     }
+    let mut outcomes = apply_pass(outcomes, fleet, saved_key, routing, limits).await;
+    second_pass(&mut outcomes, fleet, saved_key, routing, limits).await;
+    outcomes
+}
+
+/// One pass over `outcomes`: the check before writing, the writes, the check after.
+async fn apply_pass<F: ReadFleet + ChangeService>(
+    mut outcomes: Vec<Outcome>,
+    fleet: &F,
+    saved_key: &str,
+    routing: Option<Routing<'_>>,
+    limits: &Limits,
+) -> Vec<Outcome> {
     confirm(&mut outcomes, fleet, saved_key).await;
     let mut applied: Vec<(usize, Outcome)> = stream::iter(outcomes.into_iter().enumerate())
         .map(|(i, outcome)| async move { (i, apply_entry(outcome, fleet, saved_key, routing, limits).await) })
@@ -86,6 +101,65 @@ pub async fn apply_routed<F: ReadFleet + ChangeService>(
     let mut outcomes: Vec<Outcome> = applied.into_iter().map(|(_, o)| o).collect();
     recheck(&mut outcomes, fleet, saved_key, routing).await;
     outcomes
+}
+
+/// Services whose change failed with a retryable error (throttled past every SDK retry, a 5xx, a
+/// timeout) get one more pass at the end of the run, after a pause that lets the account's token
+/// bucket refill, and only when the deadline leaves room for it. Each resumes where it stopped,
+/// through the same checks as the first pass: a sleep whose saved state was written goes on as a
+/// keep-asleep, so `saved` is never rewritten.
+async fn second_pass<F: ReadFleet + ChangeService>(
+    outcomes: &mut [Outcome],
+    fleet: &F,
+    saved_key: &str,
+    routing: Option<Routing<'_>>,
+    limits: &Limits,
+) {
+    let again: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.error.as_ref().is_some_and(|e| e.retryable))
+        .map(|(i, _)| i)
+        .collect();
+    if again.is_empty() {
+        return;
+    }
+    if !limits.room_for(limits.second_pass_pause) {
+        tracing::warn!(services = again.len(), "no time left for a second pass; the next run finishes them");
+        return;
+    }
+    tracing::info!(services = again.len(), "second pass for services that failed with a retryable error");
+    tokio::time::sleep(limits.second_pass_pause).await;
+    let resumed: Vec<Outcome> = again.iter().map(|&i| Outcome::new(resume(&outcomes[i]))).collect();
+    let second = apply_pass(resumed, fleet, saved_key, routing, limits).await;
+    for (&i, s) in again.iter().zip(second) {
+        let o = &mut outcomes[i];
+        o.second_pass = true;
+        let first_error = o.error.as_ref().map(ToString::to_string).unwrap_or_default();
+        o.steps.push(format!("second pass after: {first_error}"));
+        if s.not_reached {
+            o.steps.push("the deadline came before the second pass reached it".into());
+            continue;
+        }
+        o.steps.extend(s.steps);
+        o.error = s.error;
+        if s.entry.action == Action::Skip {
+            o.skip(s.entry.reason);
+        }
+    }
+}
+
+/// The rest of a failed change: what the second pass applies.
+fn resume(o: &Outcome) -> PlanEntry {
+    let mut entry = o.entry.clone();
+    if let Action::ScaleDown { saved, has_target } = &entry.action {
+        // `saved` is its first write: once written, what is left is exactly a keep-asleep.
+        if !o.steps.is_empty() {
+            let value = saved.to_tag_value().unwrap_or_default();
+            entry.action = Action::KeepAsleep { bounds: *has_target, desired: true, saved: value };
+        }
+    }
+    entry
 }
 
 /// A planned sleep whose saved state would not read back as meant is refused before any write,
@@ -129,6 +203,7 @@ async fn confirm<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_
                 operation: "ecs:DescribeServices",
                 code: Some("NotConfirmed".into()),
                 message: format!("{}: missing when read again before writing; nothing was changed", o.entry.id),
+                retryable: false,
             });
             continue;
         };
@@ -319,6 +394,7 @@ fn refused(id: &ServiceId, problem: String) -> CallError {
         operation: "ecs:TagResource",
         code: Some("RefusedByCostSaver".into()),
         message: format!("{id}: {problem}"),
+        retryable: false,
     }
 }
 

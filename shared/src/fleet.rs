@@ -56,6 +56,9 @@ pub struct CallError {
     /// The AWS error code when the service sent one (`ThrottlingException`, `AccessDeniedException`).
     pub code: Option<String>,
     pub message: String,
+    /// Whether trying again later may succeed: throttling past every retry, a 5xx, a timeout, a
+    /// dropped connection. Decided where the error is made (`aws::call_error` for AWS).
+    pub retryable: bool,
 }
 
 pub trait ReadFleet {

@@ -80,8 +80,28 @@ struct State {
     calls: BTreeMap<String, u32>,
     writes: u32,
     fail_writes: Vec<u32>,
+    throttle_writes: Vec<u32>,
     log: Vec<String>,
     interleave: Interleave,
+}
+
+impl State {
+    /// The failure injected into write number `n`, if any.
+    fn injected_failure(&self, operation: &'static str, n: u32) -> Option<CallError> {
+        let (code, retryable) = if self.fail_writes.contains(&n) {
+            ("AccessDeniedException", false)
+        } else if self.throttle_writes.contains(&n) {
+            ("ThrottlingException", true)
+        } else {
+            return None;
+        };
+        Some(CallError {
+            operation,
+            code: Some(code.into()),
+            message: format!("injected failure of write {n}"),
+            retryable,
+        })
+    }
 }
 
 /// How calls yield to other tasks, so runs joined together interleave as overlapping invocations
@@ -142,11 +162,20 @@ impl MemoryFleet {
         self.lock().requests.push((target_group.to_string(), at, count));
     }
 
-    /// Makes the k-th write from now on (1-based, counting every write call) fail, as if throttled.
+    /// Makes the k-th write from now on (1-based, counting every write call) fail for good, as a
+    /// crash or a refused permission would: not worth trying again in the same run.
     pub fn fail_write(&self, k: u32) {
         let mut state = self.lock();
         let at = state.writes + k;
         state.fail_writes.push(at);
+    }
+
+    /// Makes the k-th write from now on fail as throttled past every SDK retry: worth one more
+    /// pass at the end of the run.
+    pub fn throttle_write(&self, k: u32) {
+        let mut state = self.lock();
+        let at = state.writes + k;
+        state.throttle_writes.push(at);
     }
 
     /// Makes every write and fresh read yield first, so runs joined together interleave at every
@@ -201,18 +230,15 @@ impl MemoryFleet {
         *state.calls.entry(operation.to_string()).or_insert(0) += 1;
         state.writes += 1;
         let n = state.writes;
-        if state.fail_writes.contains(&n) {
-            return Err(CallError {
-                operation,
-                code: Some("ThrottlingException".into()),
-                message: format!("injected failure of write {n}"),
-            });
+        if let Some(e) = state.injected_failure(operation, n) {
+            return Err(e);
         }
         let Some(service) = state.services.get_mut(&id.arn) else {
             return Err(CallError {
                 operation,
                 code: Some("ServiceNotFoundException".into()),
                 message: format!("{id} not found"),
+                retryable: false,
             });
         };
         change(service);

@@ -37,6 +37,10 @@ impl TokenBucket {
     }
 }
 
+/// At 5 `UpdateService` calls a second, two seconds refill ten tokens: more than a second pass
+/// over what stayed throttled usually needs.
+pub const SECOND_PASS_PAUSE: Duration = Duration::from_secs(2);
+
 /// The executor's limits for one run.
 #[derive(Debug)]
 pub struct Limits {
@@ -44,6 +48,9 @@ pub struct Limits {
     update_service: Mutex<TokenBucket>,
     /// No service is started after this instant (the Lambda's remaining time less a margin).
     pub deadline: Option<Instant>,
+    /// How long the executor waits before its second pass over retryable failures, so the
+    /// account's token bucket (shared with every deploy) refills a little.
+    pub second_pass_pause: Duration,
 }
 
 impl Limits {
@@ -52,6 +59,7 @@ impl Limits {
             concurrency: concurrency.max(1) as usize,
             update_service: Mutex::new(TokenBucket::new(update_rate, update_burst)),
             deadline,
+            second_pass_pause: SECOND_PASS_PAUSE,
         }
     }
 
@@ -65,6 +73,11 @@ impl Limits {
 
     pub fn past_deadline(&self) -> bool {
         self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Whether waiting `pause` still leaves time before the deadline.
+    pub fn room_for(&self, pause: Duration) -> bool {
+        self.deadline.is_none_or(|d| Instant::now() + pause < d)
     }
 }
 

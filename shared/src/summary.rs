@@ -21,6 +21,10 @@ pub struct Summary {
     /// Attempts the SDK retried (throttling, 5xx, dropped connections), per operation.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub aws_retries: BTreeMap<String, u32>,
+    /// Services that failed with a retryable error and were given a second pass at the end of
+    /// the run (whatever it ended in: their `action` says).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub second_passes: u32,
     /// Estimated money: hourly cost avoided by what sleeps, dollars saved by what was restored.
     pub savings: Savings,
     pub services: Vec<ServiceReport>,
@@ -29,6 +33,10 @@ pub struct Summary {
     /// Waking routing taken down (or still waiting for healthy targets) this run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routing: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,6 +64,7 @@ impl Summary {
     /// Counts and one report per outcome; the caller adds costs, calls and retries.
     pub fn new(inv: &Invocation, outcomes: Vec<Outcome>, warnings: Vec<String>) -> Summary {
         let mut counts = BTreeMap::new();
+        let second_passes = outcomes.iter().filter(|o| o.second_pass).count() as u32;
         let services: Vec<ServiceReport> = outcomes
             .into_iter()
             .map(|o| {
@@ -92,6 +101,7 @@ impl Summary {
             counts,
             aws_calls: BTreeMap::new(),
             aws_retries: BTreeMap::new(),
+            second_passes,
             savings: Savings::default(),
             services,
             warnings,

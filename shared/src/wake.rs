@@ -273,7 +273,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
                     target_groups: s.target_groups.clone(),
                 };
                 let not_reached = error.is_none();
-                Outcome { entry, steps: vec![], error, not_reached }
+                Outcome { entry, steps: vec![], error, not_reached, second_pass: false }
             };
             if limits.past_deadline() {
                 failed.push(not_done("the deadline came before its keep-alive was written; nothing was changed", None));
@@ -286,6 +286,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
                     operation: "ecs:TagResource",
                     code: Some("RefusedByCostSaver".into()),
                     message: format!("keep-alive `{value}` would not read back as {}", rfc3339(until)),
+                    retryable: false,
                 })
             };
             if let Err(e) = written {

@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP proxy for tests, between the SDK clients and moto server, bound to
-//! 127.0.0.1. Per operation and per call number it can throttle (with the error shape of each
-//! JSON 1.1 API), answer 5xx, drop the connection or delay; everything else is forwarded.
+//! 127.0.0.1. Per call (its operation, what it asks, its attempt) it can throttle (with the error
+//! shape of each JSON 1.1 API), answer 5xx, drop the connection or delay; everything else is
+//! forwarded.
 //! Operations are named from `X-Amz-Target` (JSON APIs) or the body's `Action` (Elastic Load
 //! Balancing's Query protocol). CloudWatch's Smithy RPC v2 CBOR requests, which moto 5.2.5 does
 //! not route, are translated to the JSON 1.0 protocol moto speaks, and the answers back.
@@ -24,9 +25,28 @@ pub enum Fault {
     Delay(Duration),
 }
 
-/// `(operation, call number of that operation starting at 1) -> fault`, operations named like
-/// the summary's `aws_calls` (`ecs:UpdateService`).
-pub type Rule = Arc<dyn Fn(&str, u32) -> Option<Fault> + Send + Sync>;
+/// One request as a rule sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// Named like the summary's `aws_calls` (`ecs:UpdateService`).
+    pub operation: &'a str,
+    /// Requests of this operation so far, this one included (arrival order: concurrent callers
+    /// shuffle it, so a rule that must hold whatever the interleaving keys on what follows).
+    pub n: u32,
+    /// The SDK's attempt number of this call (`amz-sdk-request: attempt=N`), 1 for the first.
+    pub attempt: u32,
+    /// Which call this is, from what it asks (operation and body): the same for every attempt of
+    /// it, and in every run of the test.
+    pub key: u64,
+    /// How many times this same request was sent as a new call, this one included: 1 for the
+    /// first call, 2 when a later pass of the run sends it again.
+    pub sent: u32,
+    /// The request body (JSON for the JSON APIs), to aim at one resource.
+    pub body: &'a str,
+}
+
+/// `call -> fault`.
+pub type Rule = Arc<dyn Fn(&Call) -> Option<Fault> + Send + Sync>;
 
 pub struct FaultProxy {
     pub endpoint: String,
@@ -46,7 +66,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let injected = Arc::new(Mutex::new(BTreeMap::new()));
-        let calls = Arc::new(Mutex::new(BTreeMap::<String, u32>::new()));
+        let calls = Arc::new(Mutex::new(Counts::default()));
         let counted = injected.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -65,11 +85,31 @@ impl FaultProxy {
 }
 
 /// One request per connection; the answer says `Connection: close`, so clients reconnect.
+/// What the proxy has seen: requests per operation, and first attempts per request key.
+#[derive(Default)]
+struct Counts {
+    per_operation: BTreeMap<String, u32>,
+    sent: BTreeMap<u64, u32>,
+}
+
+/// FNV-1a with a final mix (so `key % 100` is even): stable across runs, unlike the standard
+/// library's hasher.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|p| p.iter()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^ (hash >> 33)
+}
+
 async fn serve(
     mut client: TcpStream,
     upstream_port: u16,
     rule: Rule,
-    calls: Arc<Mutex<BTreeMap<String, u32>>>,
+    calls: Arc<Mutex<Counts>>,
     injected: Arc<Mutex<BTreeMap<String, u32>>>,
 ) -> std::io::Result<()> {
     let request = read_request(&mut client).await?;
@@ -86,13 +126,26 @@ async fn serve(
         })
         .or_else(|| query_action(&request))
         .unwrap_or_else(|| "unknown".into());
-    let n = {
+    let attempt = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("amz-sdk-request")).map(|(_, v)| v))
+        .and_then(|v| v.split(';').find_map(|p| p.trim().strip_prefix("attempt=")?.parse().ok()))
+        .unwrap_or(1);
+    let body_start = request.windows(4).position(|w| w == b"\r\n\r\n").map_or(request.len(), |p| p + 4);
+    let body = String::from_utf8_lossy(&request[body_start..]).to_string();
+    let key = fnv(&[operation.as_bytes(), b"\n", body.as_bytes()]);
+    let (n, sent) = {
         let mut calls = calls.lock().unwrap();
-        let n = calls.entry(operation.clone()).or_insert(0);
+        let n = calls.per_operation.entry(operation.clone()).or_insert(0);
         *n += 1;
-        *n
+        let n = *n;
+        let sent = calls.sent.entry(key).or_insert(0);
+        if attempt == 1 {
+            *sent += 1;
+        }
+        (n, (*sent).max(1))
     };
-    let fault = rule(&operation, n);
+    let fault = rule(&Call { operation: &operation, n, attempt, key, sent, body: &body });
     if matches!(fault, Some(Fault::Throttle | Fault::Status(_) | Fault::Drop)) {
         *injected.lock().unwrap().entry(operation.clone()).or_insert(0) += 1;
     }

@@ -355,6 +355,7 @@ impl RouteRequests for AwsFleet {
             operation: CREATE_TARGET_GROUP,
             code: None,
             message: format!("no ARN for target group {name}"),
+            retryable: false,
         })?;
         // The group is found again by its tag: it must carry the service it wakes.
         let carries = self.elb_tags(std::slice::from_ref(&arn)).await?;
@@ -363,6 +364,7 @@ impl RouteRequests for AwsFleet {
                 operation: CREATE_TARGET_GROUP,
                 code: Some("RefusedByCostSaver".into()),
                 message: format!("target group {name} exists but does not wake {service_arn}; not used"),
+                retryable: false,
             });
         }
         self.count(REGISTER_TARGETS);

@@ -106,6 +106,7 @@ fn summary(mode: &'static str) -> Summary {
         counts,
         aws_calls: BTreeMap::new(),
         aws_retries: BTreeMap::from([("ecs:UpdateService".into(), 4), ("tagging:GetResources".into(), 1)]),
+        second_passes: 0,
         savings: Savings { asleep_services: 4, hourly_usd_avoided: 0.1975, usd_saved: 0.0, ..Savings::default() },
         services: vec![],
         warnings: vec![],

@@ -44,7 +44,7 @@ impl Elb {
 }
 
 fn elb_error(operation: &'static str, code: &str, message: String) -> CallError {
-    CallError { operation, code: Some(code.into()), message }
+    CallError { operation, code: Some(code.into()), message, retryable: false }
 }
 
 impl MemoryFleet {
@@ -130,8 +130,8 @@ impl MemoryFleet {
         *state.calls.entry(operation.to_string()).or_insert(0) += 1;
         state.writes += 1;
         let n = state.writes;
-        if state.fail_writes.contains(&n) {
-            return Err(elb_error(operation, "ThrottlingException", format!("injected failure of write {n}")));
+        if let Some(e) = state.injected_failure(operation, n) {
+            return Err(e);
         }
         let done = change(&mut state)?;
         state.log.push(format!("{operation} {detail}"));

@@ -107,8 +107,9 @@ async fn one_failure_does_not_stop_the_others_and_says_what_was_done() {
     assert_eq!(s.count("scaled_down"), 1);
     let failed = s.failures().next().unwrap();
     assert_eq!(failed.service, "api");
-    assert_eq!(failed.error_code.as_deref(), Some("ThrottlingException"));
-    assert_eq!(failed.steps.len(), 1);
+    assert_eq!(failed.error_code.as_deref(), Some("AccessDeniedException"));
+    assert_eq!(failed.steps.len(), 1, "not retryable: no second pass");
+    assert_eq!(s.second_passes, 0);
     assert!(failed.steps[0].starts_with("saved `desired=3"), "{:?}", failed.steps);
     assert_eq!(f.service("dev", "web").desired, 0);
 }
@@ -417,4 +418,49 @@ mod overlap {
             }
         }
     }
+}
+
+/// Throttled past every SDK retry: one more pass at the end of the run finishes the change from
+/// where it stopped, never rewriting `saved`, and the summary counts the pass.
+#[tokio::test]
+async fn a_write_throttled_past_its_retries_gets_a_second_pass_that_finishes_it() {
+    let c = Config::from_lookup(|_| None).unwrap();
+    // Writes in id order: dev/api tag (1), bounds (2), desired (3); dev/web tag (4), desired (5).
+    for (k, service, tags) in [(1, "api", 1), (2, "api", 1), (3, "api", 1), (4, "web", 1), (5, "web", 1)] {
+        let f = fleet();
+        f.throttle_write(k);
+        let s = run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+        assert_eq!(s.count("failed"), 0, "k={k}: {:?}", s.services);
+        assert_eq!(s.count("scaled_down"), 2, "k={k}");
+        assert_eq!(s.second_passes, 1, "k={k}");
+        let report = s.services.iter().find(|r| r.service == service).unwrap();
+        assert!(report.steps.iter().any(|step| step.starts_with("second pass after: ")), "k={k}: {:?}", report.steps);
+        let api = f.service("dev", "api");
+        assert_eq!((api.desired, api.scaling), (0, Some(Bounds::ASLEEP)), "k={k}");
+        assert_eq!(api.tags[SAVED], "desired=3 min=1 max=4 suspended=none at=2026-11-20T21:00:00Z", "k={k}");
+        assert_eq!(f.service("dev", "web").desired, 0, "k={k}");
+        let tagged = f.log().iter().filter(|l| l.starts_with("ecs:TagResource") && l.contains(service)).count();
+        assert_eq!(tagged, tags, "k={k}: saved written once: {:?}", f.log());
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["second_passes"], 1, "k={k}");
+
+        // And back exactly, throttled once more on the way.
+        f.throttle_write(1);
+        let up = run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap();
+        assert_eq!((up.count("restored"), up.count("failed"), up.second_passes), (2, 0, 1), "k={k}: {:?}", up.services);
+        assert_restored(&f, k);
+    }
+}
+
+/// The second pass is skipped when the deadline leaves no room for it: the failure stands (the
+/// invocation fails, the next run finishes it).
+#[tokio::test]
+async fn no_second_pass_without_time_before_the_deadline() {
+    let c = Config::from_lookup(|_| None).unwrap();
+    let f = fleet();
+    f.throttle_write(4);
+    let soon = std::time::Instant::now() + std::time::Duration::from_millis(1_500);
+    let s = run_until(&f, &c, inv(Mode::ScaleDown, EVENING), Some(soon)).await.unwrap();
+    assert_eq!((s.count("failed"), s.count("scaled_down"), s.second_passes), (1, 1, 0), "{:?}", s.services);
+    assert_eq!(s.failures().next().unwrap().error_code.as_deref(), Some("ThrottlingException"));
 }

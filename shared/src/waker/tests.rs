@@ -129,11 +129,11 @@ async fn what_cannot_be_woken_gets_a_page_that_does_not_reload() {
 #[tokio::test]
 async fn a_failed_restore_reloads_and_tries_again() {
     let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
-    f.fail_write(2); // keep-alive written, the restore's UpdateService throttled
+    f.fail_write(2); // keep-alive written, the restore's UpdateService refused
     let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:00Z"), &recent).await;
     let Answer::Retrying { service, why } = &answer else { panic!("{answer:?}") };
     assert_eq!(service, "pr-101-web");
-    assert!(why.contains("ThrottlingException"), "{why}");
+    assert!(why.contains("AccessDeniedException"), "{why}");
     assert!(page(&answer).contains("http-equiv=\"refresh\""));
     // The next reload finishes it.
     let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:10Z"), &recent).await;
