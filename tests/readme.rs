@@ -85,3 +85,19 @@ fn issue11_for_engineers_leads_with_the_cli_and_shows_its_real_output() {
         assert!(first.contains(code), "exit code `{code}` undocumented");
     }
 }
+
+/// The README's list of tests at the real clock names files and tests that exist.
+#[test]
+fn the_real_clock_tests_the_readme_names_exist() {
+    let text = readme();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rows = first_cells(&text, "### Tests");
+    assert!(rows.len() >= 4, "{rows:?}");
+    for cell in rows {
+        let names: Vec<&str> = cell.split('`').skip(1).step_by(2).collect();
+        let source = std::fs::read_to_string(root.join(names[0])).unwrap_or_else(|e| panic!("{}: {e}", names[0]));
+        if let Some(test) = names.get(1) {
+            assert!(source.contains(&format!("fn {test}(")), "no {test} in {}", names[0]);
+        }
+    }
+}

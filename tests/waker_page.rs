@@ -97,6 +97,15 @@ fn the_page_for_what_cannot_be_woken_never_reloads() {
     assert_eq!(loads.load(Ordering::SeqCst), 1, "no reload loop");
 }
 
+/// `DRY_RUN=true`: nothing is woken, so the page says so and never reloads.
+#[test]
+fn the_dry_run_page_never_reloads() {
+    let (port, loads) = serve(Answer::DryRun { service: "pr-101-web".into() }, u32::MAX);
+    let dom = chromium(port, &["--virtual-time-budget=60000", "--dump-dom"]);
+    assert!(dom.contains("pr-101-web is asleep, and this deployment only plans (DRY_RUN=true)."), "{dom}");
+    assert_eq!(loads.load(Ordering::SeqCst), 1, "no reload loop");
+}
+
 #[test]
 fn the_waking_page_renders() {
     let (port, _) = serve(Answer::Waking { service: "pr-101-web".into() }, u32::MAX);

@@ -658,7 +658,13 @@ fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Tags) -> Opti
         Some(ecs::types::SchedulingStrategy::Daemon) => SchedulingStrategy::Daemon,
         _ => SchedulingStrategy::Replica,
     };
-    let last_deployed_at = s.deployments().iter().filter_map(|d| d.created_at()).filter_map(to_chrono).max();
+    let last_deployed_at = s
+        .deployments()
+        .iter()
+        .filter_map(|d| d.created_at())
+        .filter_map(to_chrono)
+        .max()
+        .map(crate::clock::whole_seconds);
     let providers: Vec<&str> = s.capacity_provider_strategy().iter().map(|p| p.capacity_provider()).collect();
     Some(ObservedService {
         id,

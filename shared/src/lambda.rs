@@ -311,7 +311,11 @@ mod tests {
         ] {
             let fleet = MemoryFleet::new();
             fleet.add_cluster("dev", &[("Environment", "dev")]);
-            fleet.add_service(MemoryService::new("dev", "a", 2));
+            // Deployed later in the same second as the run's whole-second `now`: with a grace
+            // period of 0 it may sleep (ECS stamps deployments in milliseconds).
+            let mut service = MemoryService::new("dev", "a", 2);
+            service.last_deployed_at = Some(crate::clock::whole_seconds(raw) + chrono::Duration::milliseconds(999));
+            fleet.add_service(service);
             let summary = handle(Mode::ScaleDown, &asleep_at_any_hour(), &fleet, payload.clone(), clock, None)
                 .await
                 .unwrap_or_else(|e| panic!("{payload}: {}", e.error_message));

@@ -257,7 +257,7 @@ impl MemoryFleet {
             running: s.desired,
             tags: s.tags.clone(),
             cluster_tags: state.clusters.get(&s.id.cluster).cloned().unwrap_or_default(),
-            last_deployed_at: s.last_deployed_at,
+            last_deployed_at: s.last_deployed_at.map(crate::clock::whole_seconds),
             // As from AWS: targets are a separate question (`scalable_targets`).
             scaling: None,
             task_definition: s.task_definition.clone(),

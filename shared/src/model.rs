@@ -119,7 +119,9 @@ pub struct ObservedService {
     pub running: u32,
     pub tags: Tags,
     pub cluster_tags: Tags,
-    /// The newest deployment's creation time, for the grace period.
+    /// The newest deployment's creation time, for the grace period, to the whole second like
+    /// the run's `now` (ECS stamps milliseconds: a deployment at 09:18:29.5 compared with a run
+    /// at 09:18:29 would be "in the future" and always within its grace period).
     pub last_deployed_at: Option<DateTime<Utc>>,
     /// The Application Auto Scaling target on `ecs:service:DesiredCount`, if any. Discovery
     /// leaves it `None`; the run asks for targets only where the plan needs them.
