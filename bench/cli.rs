@@ -5,9 +5,6 @@
 //! bound: at most twice). Prints markdown; `scripts/bench-cli.sh` builds the binary first and puts
 //! the section into docs/benchmarks.md.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +13,7 @@ use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use serde_json::Value;
-use support::{project_root, Moto, Seeder};
+use testkit::{project_root, Moto, Seeder};
 
 const CLUSTERS: usize = 10;
 const PER_CLUSTER: usize = 50;

@@ -4,9 +4,6 @@
 //! against the floor, peak RSS, start-up time to the first poll (median of 20) and zipped sizes.
 //! Run it with `scripts/bench.sh`, which builds the binaries first.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 mod runtime_api;
 
 use std::collections::BTreeMap;
@@ -15,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{project_root, Moto, Seeder};
+use testkit::{project_root, Moto, Seeder};
 
 use runtime_api::RuntimeApi;
 

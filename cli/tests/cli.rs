@@ -8,9 +8,6 @@
 //! them; review the diff). Times are fixed with `--at` in 2030: moto stamps deployments with the
 //! real clock, and the grace period must be long over.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,7 +18,7 @@ use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use serde_json::{json, Value};
-use support::{seed_demo_fleet, Moto, Seeder, DEMO_CLUSTERS};
+use testkit::{seed_demo_fleet, Moto, Seeder, DEMO_CLUSTERS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -32,7 +32,7 @@ const PAGE_SIZE: i32 = 100;
 const READ_CONCURRENCY: usize = 8;
 
 /// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
-/// the template must allow each (tests/template_guard.rs).
+/// the template must allow each (tests/contract/template_guard.rs).
 pub const READ_OPERATIONS: [&str; 12] = [
     "tagging:GetResources",
     "ecs:ListServices",
@@ -49,7 +49,7 @@ pub const READ_OPERATIONS: [&str; 12] = [
 ];
 
 /// Every write this adapter makes, named as IAM names the actions; the template's guard policy
-/// must deny each of them on protected resources (tests/template_guard.rs).
+/// must deny each of them on protected resources (tests/contract/template_guard.rs).
 pub const WRITE_OPERATIONS: [&str; 9] = [
     TAG_RESOURCE,
     UNTAG_RESOURCE,

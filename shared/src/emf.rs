@@ -11,7 +11,7 @@ pub const NAMESPACE: &str = "ECSCostSaver";
 pub const DIMENSION: &str = "Function";
 
 /// Every metric emitted, with its CloudWatch unit. The template's alarm and dashboard use these
-/// names (tests/template_guard.rs checks they exist).
+/// names (tests/contract/template_guard.rs checks they exist).
 pub const METRICS: [(&str, &str); 11] = [
     ("ServicesAsleep", "Count"),
     ("ServicesAwake", "Count"),

@@ -1,12 +1,11 @@
 //! An Application Load Balancer on moto for the routing tests: a load balancer in moto's EC2
 //! network (made with boto3, `ec2_network`), an HTTP listener on port 80 answering 404 by
 //! default, and `ip` target groups in its VPC.
-#![allow(dead_code)]
 
 use aws_sdk_elasticloadbalancingv2 as elb;
 use elb::types::{Action, ActionTypeEnum, FixedResponseActionConfig, ProtocolEnum, TargetTypeEnum};
 
-use crate::support::{ec2_network, Moto};
+use crate::{ec2_network, Moto};
 
 pub struct Alb {
     pub vpc: String,

@@ -5,7 +5,6 @@
 //! Operations are named from `X-Amz-Target` (JSON APIs) or the body's `Action` (Elastic Load
 //! Balancing's Query protocol). CloudWatch's Smithy RPC v2 CBOR requests, which moto 5.2.5 does
 //! not route, are translated to the JSON 1.0 protocol moto speaks, and the answers back.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,8 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-#[path = "cbor_json.rs"]
-mod cbor_json;
+use crate::cbor_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {

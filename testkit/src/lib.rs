@@ -1,7 +1,11 @@
-//! Test and demo support: a moto server started on a free 127.0.0.1 port and stopped on drop,
-//! SDK clients pointed at it, fleet seeding and read-back, and the functions served by
-//! `cargo lambda watch`.
-#![allow(dead_code)]
+//! The test kit: a moto server started on a free 127.0.0.1 port and stopped on drop, SDK
+//! clients pointed at it, fleet seeding and read-back, the functions served by `cargo lambda
+//! watch`, an Application Load Balancer on moto (`alb`) and a fault-injecting proxy
+//! (`fault_proxy`). Used by the integration tests, the CLI's tests, the benchmarks and the demo.
+
+pub mod alb;
+mod cbor_json;
+pub mod fault_proxy;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
@@ -13,7 +17,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_ecs as ecs;
 
-/// The workspace root (these helpers are shared by the root crate's tests and `cli/tests`).
+/// The workspace root (the kit is used from the root crate, `cli/` and `testkit/` itself).
 pub fn project_root() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     if dir.join("template.yaml").exists() {
@@ -77,7 +81,7 @@ fn spawn_in_own_group(cmd: &mut Command) -> Child {
 
 /// A moto server of our own.
 pub struct Moto {
-    process: Owned,
+    _process: Owned,
     pub port: u16,
     pub endpoint: String,
 }
@@ -92,7 +96,7 @@ impl Moto {
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = spawn_in_own_group(&mut cmd);
         wait_for_port(port, Duration::from_secs(30), "moto_server", &mut child);
-        Moto { process: Owned(child), port, endpoint: format!("http://127.0.0.1:{port}") }
+        Moto { _process: Owned(child), port, endpoint: format!("http://127.0.0.1:{port}") }
     }
 
     pub async fn sdk_config(&self) -> SdkConfig {
@@ -110,10 +114,6 @@ impl Moto {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-    }
-
-    fn pid(&self) -> u32 {
-        self.process.0.id()
     }
 }
 
@@ -452,6 +452,19 @@ pub fn build_functions() {
         .status()
         .unwrap();
     assert!(status.success(), "building the functions failed");
+}
+
+/// Builds the `demo` binary (this kit's) and returns its path.
+pub fn build_demo() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(project_root())
+        .args(["build", "--quiet", "-p", "ecs-cost-saver-testkit", "--bin", "demo"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the demo failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
+    target.join("debug/demo")
 }
 
 pub fn event_file(name: &str) -> PathBuf {

@@ -1,10 +1,8 @@
 //! The built functions, served by `cargo lambda watch` and invoked with `cargo lambda invoke`
 //! and the files in `events/`, against moto server.
 
-mod support;
-
 use serde_json::Value;
-use support::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, DEMO_CLUSTERS};
+use testkit::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, DEMO_CLUSTERS};
 
 const ASLEEP_AFTER_FRIDAY: [&str; 4] =
     ["previews/pr-101-web", "previews/pr-101-api", "dev-tools/grafana", "dev-tools/search"];
@@ -141,7 +139,7 @@ async fn reconcile_and_wake_through_cargo_lambda() {
 /// The `Input` every `ScheduleV2` event of `function`'s resource in template.yaml sends: what the
 /// deployed schedules hand the function, read from the template so a change there is tested here.
 fn scheduled_inputs(resource: &str) -> Vec<String> {
-    let path = support::project_root().join("template.yaml");
+    let path = testkit::project_root().join("template.yaml");
     let template: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let events = template["Resources"][resource]["Properties"]["Events"].as_mapping().expect(resource);
     let inputs: Vec<String> = events

@@ -2,18 +2,16 @@
 //! with `scripts/local-endpoint.sh` (`demo --serve`): it must leave a seeded endpoint running,
 //! write the variables to reach it, and stop it cleanly.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, project_root, sdk_config_at, Seeder, DEMO_CLUSTERS};
+use testkit::{build_demo, free_port, project_root, sdk_config_at, Seeder, DEMO_CLUSTERS};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue9_item12_the_local_endpoint_recipe_serves_a_seeded_fleet_until_stopped() {
     let port = free_port();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_demo"))
+    let mut serve = Command::new(build_demo())
         .args(["--serve", "--port", &port.to_string()])
         .current_dir(project_root())
         .stdout(Stdio::piped())

@@ -2,11 +2,9 @@
 //! `events/alb-request.json` against moto server: a request routed to a sleeping service's
 //! waking target group restores that service and answers with the waking page.
 
-mod support;
-
 use aws_sdk_elasticloadbalancingv2 as elb;
 use serde_json::Value;
-use support::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, DEMO_CLUSTERS};
+use testkit::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, DEMO_CLUSTERS};
 
 const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web";
 

@@ -2,8 +2,6 @@
 //! renders, it reloads itself until the application answers in its place, and the page for what
 //! cannot be woken never reloads. A screenshot lands in target/waker-page.png.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -109,7 +107,7 @@ fn the_dry_run_page_never_reloads() {
 #[test]
 fn the_waking_page_renders() {
     let (port, _) = serve(Answer::Waking { service: "pr-101-web".into() }, u32::MAX);
-    let shot = support::project_root().join("target/waker-page.png");
+    let shot = testkit::project_root().join("target/waker-page.png");
     let _ = std::fs::remove_file(&shot);
     chromium(
         port,

@@ -1,15 +1,13 @@
 //! The fewest calls: a transition costs exactly the floor README's "AWS calls" section states,
 //! checked against moto for cluster sizes on both sides of every page and batch limit.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode, Summary};
-use support::{Moto, Seeder};
+use testkit::{Moto, Seeder};
 
 /// One cluster per size: 1 and 10 fit one DescribeServices batch, 11 needs two; 100 fits one
 /// ListServices/GetResources page, 101 spills over.

@@ -1,12 +1,10 @@
 //! Services and clusters deleted while their services sleep are reported and skipped.
 
-mod support;
-
 use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode};
-use support::{Moto, Seeder};
+use testkit::{Moto, Seeder};
 
 fn inv(mode: Mode, now: &str) -> Invocation {
     let now = DateTime::parse_from_rfc3339(now).unwrap().with_timezone(&Utc);

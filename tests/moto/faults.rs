@@ -2,11 +2,6 @@
 //! 200-service fleet still ends fully asleep and fully restored, and the summary's retry counts
 //! match the faults injected.
 
-mod support;
-
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +10,8 @@ use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::{retry_config, AwsFleet, WRITE_OPERATIONS};
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode, Summary};
-use fault_proxy::{Call, Fault, FaultProxy};
-use support::{sdk_config_at, Moto, Seeder};
+use testkit::fault_proxy::{Call, Fault, FaultProxy};
+use testkit::{sdk_config_at, Moto, Seeder};
 
 const CLUSTERS: [&str; 4] = ["dev-0", "dev-1", "dev-2", "dev-3"];
 

@@ -1,14 +1,12 @@
 //! The library's AWS adapter against a real AWS-compatible HTTP endpoint (moto server).
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::{AwsFleet, READ_OPERATIONS, WRITE_OPERATIONS};
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode, Summary};
-use support::{Moto, Seeder};
+use testkit::{Moto, Seeder};
 
 const CLUSTERS: [&str; 4] = ["previews", "dev-big", "dev-small", "prod"];
 const FRIDAY_EVENING: &str = "2026-11-20T21:00:00Z";

@@ -7,17 +7,9 @@
 //! task-hours of always-on and answer every request.
 //!
 //! moto 5.2.5 does not route the Smithy RPC v2 CBOR protocol of the Rust CloudWatch client; the
-//! test's proxy (tests/support/cbor_json.rs) translates it to the JSON protocol moto speaks.
+//! test's proxy (testkit/src/cbor_json.rs) translates it to the JSON protocol moto speaks.
 //! moto stamps deployments with the real clock, so the week is simulated from the Monday after
 //! today: deployments are then in the past, as in life.
-
-mod support;
-
-#[path = "support/alb.rs"]
-mod alb;
-
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,8 +23,8 @@ use ecs_cost_saver::run::run;
 use ecs_cost_saver::waker::RecentlyWoken;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, RuleCondition};
-use fault_proxy::{Call, FaultProxy};
-use support::{sdk_config_at, Moto, Seeder};
+use testkit::fault_proxy::{Call, FaultProxy};
+use testkit::{sdk_config_at, Moto, Seeder};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 const PREVIEWS: usize = 6;
@@ -48,7 +40,7 @@ struct Preview {
 
 fn alb_request(target_group: &str, host: &str) -> aws_lambda_events::alb::AlbTargetGroupRequest {
     let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(support::event_file("alb-request.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(testkit::event_file("alb-request.json")).unwrap()).unwrap();
     event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
     event["headers"]["host"] = serde_json::Value::String(host.into());
     serde_json::from_value(event).unwrap()
@@ -78,14 +70,14 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
     let proxy = FaultProxy::start(moto.port, Arc::new(|_: &Call| None)).await;
     let sdk = sdk_config_at(&proxy.endpoint, retry_config()).await;
     let (seeder, lb, metrics) = (Seeder::new(&sdk), elb::Client::new(&sdk), cw::Client::new(&sdk));
-    let alb = alb::previews(&moto, &lb).await;
+    let alb = testkit::alb::previews(&moto, &lb).await;
     let lb_dimension = alb.balancer.split_once(":loadbalancer/").unwrap().1.to_string();
     let listener = alb.listener.clone();
     seeder.cluster("previews", &[("Environment", "preview")]).await;
     let mut previews = Vec::new();
     for i in 0..PREVIEWS {
         let name = format!("pr-{i}");
-        let group = alb::target_group(&lb, &alb, &name).await;
+        let group = testkit::alb::target_group(&lb, &alb, &name).await;
         let host = format!("{name}.previews.example.com");
         let condition = RuleCondition::builder()
             .field("host-header")

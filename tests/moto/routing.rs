@@ -5,17 +5,9 @@
 //! group has a healthy target, and then every rule is exactly as before.
 //!
 //! moto's quirks met here: a load balancer needs subnets of moto's EC2 (made with boto3, see
-//! `support::ec2_network`); ECS services keep their `loadBalancers` but never register targets,
+//! `testkit::ec2_network`); ECS services keep their `loadBalancers` but never register targets,
 //! so the test registers one to make a group healthy; `SetRulePriorities` refuses swaps AWS
 //! allows and deleting a rule twice answers 200 (the tool never relies on either).
-
-mod support;
-
-#[path = "support/alb.rs"]
-mod alb;
-
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -29,8 +21,8 @@ use ecs_cost_saver::run::run;
 use ecs_cost_saver::waker::RecentlyWoken;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, PathPatternConditionConfig, RuleCondition, Tag};
-use fault_proxy::{Call, Fault, FaultProxy};
-use support::{sdk_config_at, Moto, Seeder};
+use testkit::fault_proxy::{Call, Fault, FaultProxy};
+use testkit::{sdk_config_at, Moto, Seeder};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 
@@ -42,7 +34,7 @@ fn inv(mode: Mode, now: &str) -> Invocation {
 /// `events/alb-request.json` routed to `target_group`.
 fn alb_request(target_group: &str) -> aws_lambda_events::alb::AlbTargetGroupRequest {
     let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(support::event_file("alb-request.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(testkit::event_file("alb-request.json")).unwrap()).unwrap();
     event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
     serde_json::from_value(event).unwrap()
 }
@@ -80,9 +72,11 @@ async fn preview_alb(moto: &Moto) -> PreviewAlb {
     let sdk = moto.sdk_config().await;
     let seeder = Seeder::new(&sdk);
     let lb = elb::Client::new(&sdk);
-    let alb = alb::previews(moto, &lb).await;
-    let (web, other) =
-        (alb::target_group(&lb, &alb, "pr-101-web").await, alb::target_group(&lb, &alb, "pr-102-web").await);
+    let alb = testkit::alb::previews(moto, &lb).await;
+    let (web, other) = (
+        testkit::alb::target_group(&lb, &alb, "pr-101-web").await,
+        testkit::alb::target_group(&lb, &alb, "pr-102-web").await,
+    );
     let listener = alb.listener.clone();
     let forward = |to: &str| Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(to).build();
     let host = |h: &str| {
@@ -330,4 +324,4 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
     assert!(wake_writes >= 4, "the wake writes at least the count, the untag, the rule and the group");
 }
 
-// Sleeping when idle, with request metrics in moto's CloudWatch: tests/moto_idle_week.rs.
+// Sleeping when idle, with request metrics in moto's CloudWatch: tests/moto/idle_week.rs.

@@ -1,8 +1,6 @@
 //! `wake` through the AWS adapter against moto server: selection by service, cluster and tag,
 //! refusals, and `reconcile` honouring the keep-alive until it ends.
 
-mod support;
-
 use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::fleet::ReadFleet;
@@ -10,7 +8,7 @@ use ecs_cost_saver::run::run;
 use ecs_cost_saver::wake::{parse_wake, wake, WakeError, WakeReport};
 use ecs_cost_saver::{Config, Invocation, Mode};
 use serde_json::{json, Value};
-use support::{Moto, Seeder};
+use testkit::{Moto, Seeder};
 
 const CLUSTERS: [&str; 3] = ["previews", "pr-7", "prod"];
 

@@ -2,8 +2,6 @@
 //! awake exactly when its schedule and keep-alive say so, and its saved state never lost or
 //! overwritten. The expectation is computed here by hand, independently of the library.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -15,7 +13,7 @@ use ecs_cost_saver::model::{Bounds, Fresh, ListenerRule, RuleCondition, ServiceI
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::saved::SavedState;
 use ecs_cost_saver::{Config, Invocation, Mode};
-use support::{Moto, Seeder};
+use testkit::{Moto, Seeder};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

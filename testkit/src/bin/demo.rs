@@ -5,20 +5,17 @@
 //! `demo --serve [--port N]` (`scripts/local-endpoint.sh`) only starts and seeds the endpoint,
 //! prints the commands to run the functions against it, and keeps it up until Ctrl-C.
 
-#[path = "mod.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use support::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, ServiceState, DEMO_CLUSTERS};
+use testkit::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, ServiceState, DEMO_CLUSTERS};
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => demo().await,
-        ["--serve"] => serve(support::free_port()).await,
+        ["--serve"] => serve(testkit::free_port()).await,
         ["--serve", "--port", port] => serve(port.parse().expect("--port takes a port number")).await,
         _ => {
             eprintln!("usage: demo [--serve [--port N]]");
@@ -37,7 +34,7 @@ extern "C" fn request_stop(_: libc::c_int) {
 async fn serve(port: u16) {
     let moto = Moto::start_on(port);
     seed_demo_fleet(&Seeder::new(&moto.sdk_config().await)).await;
-    let env_file = support::project_root().join("target/local-endpoint.env");
+    let env_file = testkit::project_root().join("target/local-endpoint.env");
     std::fs::create_dir_all(env_file.parent().unwrap()).unwrap();
     let exports: String = moto.env().iter().map(|(k, v)| format!("export {k}={v}\n")).collect();
     std::fs::write(&env_file, &exports).unwrap();
@@ -79,7 +76,7 @@ async fn demo() {
     println!("Serving the functions with `cargo lambda watch` against {} ...\n", moto.endpoint);
     let watch = LambdaWatch::start(&moto.env());
 
-    let out_dir = support::project_root().join("target/demo");
+    let out_dir = testkit::project_root().join("target/demo");
     std::fs::create_dir_all(&out_dir).unwrap();
     let invoke = |function: &str, event: &str| -> Value {
         println!("$ cargo lambda invoke {function} --data-file events/{event}");
@@ -87,7 +84,7 @@ async fn demo() {
         let path = out_dir.join(format!("{function}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&summary).unwrap()).unwrap();
         print_summary(&summary);
-        println!("  (full JSON summary: {})\n", path.strip_prefix(support::project_root()).unwrap().display());
+        println!("  (full JSON summary: {})\n", path.strip_prefix(testkit::project_root()).unwrap().display());
         summary
     };
     invoke("scale-down", "friday-evening.json");
