@@ -206,16 +206,6 @@ impl Config {
         })
     }
 
-    /// The executor's limits for a run that must not start a service after `deadline`.
-    pub fn limits(&self, deadline: Option<std::time::Instant>) -> crate::pacing::Limits {
-        crate::pacing::Limits::new(
-            self.write_concurrency,
-            self.update_service_rate,
-            self.update_service_burst,
-            deadline,
-        )
-    }
-
     /// Scope and protected values match case-insensitively: `Dev`, `DEV` and `dev` are one.
     pub fn is_scope_value(&self, value: &str) -> bool {
         self.scope_tag_values.contains(&value.trim().to_lowercase())
@@ -223,6 +213,27 @@ impl Config {
 
     pub fn is_protected_value(&self, value: &str) -> bool {
         self.protected_tag_values.contains(&value.trim().to_lowercase())
+    }
+}
+
+/// The waking routing is on when a waker function is deployed (`WAKER_FUNCTION_ARN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routing<'a> {
+    /// The tag key on the tool's target groups and rules (`cost-saver:wakes`).
+    pub key: &'a str,
+    pub waker: &'a str,
+    /// The opt-out tag key (`cost-saver:wake-on-request`), read on listeners too.
+    pub opt_out: &'a str,
+}
+
+impl Config {
+    /// The waking routing's settings, when a waker function is deployed.
+    pub fn routing(&self) -> Option<Routing<'_>> {
+        Some(Routing {
+            key: &self.tags.wakes,
+            waker: self.waker_function_arn.as_deref()?,
+            opt_out: &self.tags.wake_on_request,
+        })
     }
 }
 

@@ -11,30 +11,18 @@ use serde_json::{Map, Value};
 
 use crate::clock::whole_seconds;
 use crate::plan::{Invocation, Mode};
+use crate::text::{cut, echo};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid payload: {}", cut(.0, MAX_ERROR_CHARS))]
 pub struct PayloadError(pub String);
 
-/// How much of a payload an error message repeats: enough to recognise it, never a megabyte.
-const MAX_ECHO_CHARS: usize = 120;
+/// How much of a payload error a message holds, whatever it quotes.
 const MAX_ERROR_CHARS: usize = 600;
 
 /// How far `now` may lie from the real clock: what-if runs look at the coming or the past year;
 /// anything further is a typo or an attack (a year-10000 `at=` nothing could read back).
 pub const NOW_WINDOW_DAYS: i64 = 366;
-
-/// A piece of input as an error message may repeat it: cut to a few dozen characters.
-pub fn echo(text: &str) -> String {
-    cut(text, MAX_ECHO_CHARS)
-}
-
-fn cut(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
-    }
-}
 
 /// Parses a payload's text as JSON, refusing duplicate keys at any depth: with two `dry_run`s,
 /// which one the sender meant is unknowable, so neither is taken.

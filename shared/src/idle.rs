@@ -24,7 +24,7 @@ pub fn parse_idle_after(text: &str) -> Result<Option<u32>, String> {
         Some(m) if (MIN_MINUTES..=MAX_MINUTES).contains(&m) => Ok(Some(m)),
         _ => Err(format!(
             "`{}` is not an idle time like `90m` or `2h` from {MIN_MINUTES}m to {}h, or `off`",
-            crate::event::echo(text),
+            crate::text::echo(text),
             MAX_MINUTES / 60
         )),
     }

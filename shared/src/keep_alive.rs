@@ -1,7 +1,7 @@
 //! The `cost-saver:keep-alive` tag: `true`, `false`, an RFC 3339 instant, `YYYY-MM-DD` (through the
 //! end of that local day) or `YYYY-MM-DDTHH:MM` (local time).
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, DurationRound, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,22 @@ pub(crate) fn local_to_utc(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
             }
             Utc.from_utc_datetime(&local)
         }
+    }
+}
+
+/// Keep-alives are rounded up to this step, so every request in the same ten minutes asks for
+/// the same keep-alive and only the first one writes it (`wake` never rewrites one that lasts).
+const KEEP_ALIVE_STEP_MINUTES: i64 = 10;
+
+/// `clock + minutes`, rounded up to the next `KEEP_ALIVE_STEP_MINUTES` mark.
+pub fn keep_alive_until(clock: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
+    let step = Duration::minutes(KEEP_ALIVE_STEP_MINUTES);
+    let wanted = clock + Duration::minutes(minutes.into());
+    let down = wanted.duration_trunc(step).unwrap_or(wanted);
+    if down == wanted {
+        wanted
+    } else {
+        down + step
     }
 }
 

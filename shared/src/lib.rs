@@ -27,6 +27,7 @@ pub mod schedule;
 pub mod status;
 pub mod summary;
 pub mod tags;
+pub mod text;
 pub mod wake;
 pub mod waker;
 

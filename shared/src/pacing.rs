@@ -5,6 +5,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
+
 /// A token bucket that hands out reservations: a caller takes a token now and learns how long to
 /// wait before using it, so waiting callers queue fairly.
 #[derive(Debug, Clone)]
@@ -61,6 +63,11 @@ impl Limits {
             deadline,
             second_pass_pause: SECOND_PASS_PAUSE,
         }
+    }
+
+    /// The limits `config` sets for a run that must not start a service after `deadline`.
+    pub fn for_run(config: &Config, deadline: Option<Instant>) -> Limits {
+        Limits::new(config.write_concurrency, config.update_service_rate, config.update_service_burst, deadline)
     }
 
     /// Waits for this run's turn to call `UpdateService`.

@@ -17,30 +17,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::Config;
 use crate::fleet::{CallError, ChangeService, ReadFleet};
 use crate::model::{Fresh, ListenerRule, RuleCondition, ServiceId};
 use crate::tags::wake_on_request_value;
 
-/// The waking routing is on when a waker function is deployed (`WAKER_FUNCTION_ARN`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Routing<'a> {
-    /// The tag key on the tool's target groups and rules (`cost-saver:wakes`).
-    pub key: &'a str,
-    pub waker: &'a str,
-    /// The opt-out tag key (`cost-saver:wake-on-request`), read on listeners too.
-    pub opt_out: &'a str,
-}
-
-impl Config {
-    pub fn routing(&self) -> Option<Routing<'_>> {
-        Some(Routing {
-            key: &self.tags.wakes,
-            waker: self.waker_function_arn.as_deref()?,
-            opt_out: &self.tags.wake_on_request,
-        })
-    }
-}
+pub use crate::config::Routing;
 
 /// The waking target group's name: at most 32 characters, letters, digits and hyphens, the same
 /// for a service on every run.

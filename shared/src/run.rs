@@ -11,6 +11,7 @@ use crate::cost::Launch;
 use crate::fleet::{CallError, ChangeService, FleetQuery, ReadFleet};
 use crate::keep_alive::KeepAliveState;
 use crate::model::{ObservedService, SchedulingStrategy, ServiceId};
+use crate::pacing::Limits;
 use crate::plan::{plan, Action, Invocation, Mode};
 use crate::routing::release_awake;
 use crate::saved::SavedState;
@@ -51,7 +52,7 @@ pub async fn run_until<F: ReadFleet + ChangeService>(
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let routing = config.routing();
-    let outcomes = apply_routed(&plan, fleet, &config.tags.saved, routing, &config.limits(deadline)).await;
+    let outcomes = apply_routed(&plan, fleet, &config.tags.saved, routing, &Limits::for_run(config, deadline)).await;
     // Restores leave the waking routing in place until the service is healthy again: each run
     // that restores takes down what is ready.
     let released = match routing {

@@ -97,11 +97,11 @@ impl SavedState {
 
 fn count(val: &str, max: u32) -> Result<u32, String> {
     if val.is_empty() || !val.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{}` is not a whole number of tasks", crate::event::echo(val)));
+        return Err(format!("`{}` is not a whole number of tasks", crate::text::echo(val)));
     }
     match val.parse::<u32>() {
         Ok(n) if n <= max => Ok(n),
-        _ => Err(format!("`{}` is too large (at most {max})", crate::event::echo(val))),
+        _ => Err(format!("`{}` is too large (at most {max})", crate::text::echo(val))),
     }
 }
 

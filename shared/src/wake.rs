@@ -10,16 +10,18 @@ use serde_json::Value;
 
 use crate::apply::{apply_routed, Outcome};
 use crate::config::Config;
-use crate::event::{echo, kind, parse_now, refuse_nulls, PayloadError};
+use crate::event::{kind, parse_now, refuse_nulls, PayloadError};
 use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
 use crate::keep_alive::{KeepAlive, KeepAliveState};
 use crate::model::ObservedService;
 use crate::model::SchedulingStrategy;
+use crate::pacing::Limits;
 use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
 use crate::routing::release_services;
 use crate::run::{add_targets, summarise, Counters};
 use crate::summary::Summary;
 use crate::tags::{read_tags, Scope, Source};
+use crate::text::echo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WakeRequest {
@@ -210,7 +212,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     req: &WakeRequest,
     deadline: Option<Instant>,
 ) -> Result<WakeReport, WakeError> {
-    let limits = config.limits(deadline);
+    let limits = Limits::for_run(config, deadline);
     let before = Counters::read(fleet);
     let mut observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
     if !observation.missing.is_empty() {
@@ -252,7 +254,9 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     let (mut kept_alive, mut failed, mut to_plan) = (vec![], vec![], vec![]);
     for (mut s, view) in managed {
         let until = match view.idle_after {
-            Some(minutes) if req.cover_idle_after => req.until.max(crate::waker::keep_alive_until(req.now, minutes)),
+            Some(minutes) if req.cover_idle_after => {
+                req.until.max(crate::keep_alive::keep_alive_until(req.now, minutes))
+            }
             _ => req.until,
         };
         let value = rfc3339(until);

@@ -20,10 +20,11 @@ use aws_lambda_events::alb::{AlbTargetGroupRequest, AlbTargetGroupResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use aws_lambda_events::http::Method;
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::fleet::{ChangeService, ReadFleet, Selector};
+use crate::keep_alive::keep_alive_until;
 use crate::model::ServiceId;
 use crate::wake::{wake, WakeError, WakeRequest};
 
@@ -33,10 +34,6 @@ pub const RETRY_SECONDS: u32 = 10;
 /// A warm waker that just woke a service answers further requests for it from memory for this
 /// long: a burst of page loads wakes once and reads the fleet once.
 const RECENTLY_WOKEN: StdDuration = StdDuration::from_secs(30);
-
-/// Keep-alives are rounded up to this step, so every request in the same ten minutes asks for
-/// the same keep-alive and only the first one writes it (`wake` never rewrites one that lasts).
-const KEEP_ALIVE_STEP_MINUTES: i64 = 10;
 
 /// What the waker decided for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,18 +122,6 @@ pub async fn decide<F: ReadFleet + ChangeService>(
     }
 }
 
-/// `clock + minutes`, rounded up to the next `KEEP_ALIVE_STEP_MINUTES` mark.
-pub fn keep_alive_until(clock: DateTime<Utc>, minutes: u32) -> DateTime<Utc> {
-    let step = Duration::minutes(KEEP_ALIVE_STEP_MINUTES);
-    let wanted = clock + Duration::minutes(minutes.into());
-    let down = wanted.duration_trunc(step).unwrap_or(wanted);
-    if down == wanted {
-        wanted
-    } else {
-        down + step
-    }
-}
-
 /// The HTTP answer to one request.
 pub fn respond(request: &AlbTargetGroupRequest, answer: &Answer) -> AlbTargetGroupResponse {
     let wants_page = matches!(request.http_method, Method::GET | Method::HEAD) && accepts_html(&request.headers);
@@ -192,7 +177,7 @@ pub fn page(answer: &Answer) -> String {
     let detail = match answer {
         Answer::Waking { .. } => format!("This page reloads itself every {RETRY_SECONDS} seconds until it is ready."),
         Answer::Retrying { why, .. } => {
-            format!("This page keeps trying every {RETRY_SECONDS} seconds. ({})", crate::event::echo(why))
+            format!("This page keeps trying every {RETRY_SECONDS} seconds. ({})", crate::text::echo(why))
         }
         Answer::Refused { .. } => "Ask the team that runs this environment.".into(),
         Answer::DryRun { .. } => {

@@ -1,5 +1,6 @@
-//! What the template and the README promise, read from the files themselves: the IAM guard, the
-//! parameters' allowed values, the README's commands and names.
+//! What the template, the README and the layout promise, read from the files themselves: the IAM
+//! guard, the parameters' allowed values, the README's commands and names, no import cycles.
 
+mod layout;
 mod readme;
 mod template_guard;

@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::*;
+use crate::config::Config;
 use crate::memory::{MemoryFleet, MemoryService};
 use crate::plan::{Invocation, Mode};
 use crate::run::run;

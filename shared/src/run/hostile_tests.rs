@@ -60,7 +60,7 @@ async fn issue9_item1_two_sleeps_at_once_never_save_the_sleeping_values() {
     // The second run's target read comes late: it sees 0/0, all suspended.
     add_targets(&f, &mut seen_early, &c, second).await.unwrap();
     let late = plan(&seen_early, &c, second);
-    let outcomes = apply(&late, &f, SAVED, &c.limits(None)).await;
+    let outcomes = apply(&late, &f, SAVED, &crate::pacing::Limits::for_run(&c, None)).await;
     for o in &outcomes {
         assert!(!matches!(o.entry.action, Action::ScaleDown { .. }), "{o:?}");
     }
@@ -74,7 +74,7 @@ async fn issue9_item1_two_sleeps_at_once_never_save_the_sleeping_values() {
     let stale_plan = plan(&stale, &c, second);
     run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
     let writes = f.writes();
-    let outcomes = apply(&stale_plan, &f, SAVED, &c.limits(None)).await;
+    let outcomes = apply(&stale_plan, &f, SAVED, &crate::pacing::Limits::for_run(&c, None)).await;
     assert_eq!(f.writes(), writes, "{outcomes:?}");
     assert_eq!(f.service("dev", "api").tags[SAVED], genuine);
 

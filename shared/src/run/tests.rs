@@ -352,7 +352,7 @@ mod overlap {
         f.edit("dev", "web", |s| {
             s.tags.remove(SAVED);
         });
-        let outcomes = apply(&p, &f, SAVED, &c.limits(None)).await;
+        let outcomes = apply(&p, &f, SAVED, &crate::pacing::Limits::for_run(&c, None)).await;
         let web = outcomes.iter().find(|o| o.entry.id.name == "web").unwrap();
         assert!(web.entry.reason.contains("changed by another run"), "{web:?}");
         assert_eq!(f.service("dev", "web").desired, 2, "left awake, not zeroed without saved state");

@@ -2,6 +2,7 @@ use aws_lambda_events::http::header::{ACCEPT, RETRY_AFTER};
 
 use super::*;
 use crate::memory::{MemoryFleet, MemoryService};
+use chrono::Duration;
 
 const WAKES: &str = "cost-saver:wakes";
 const WAKING_TG: &str =
