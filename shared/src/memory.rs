@@ -34,7 +34,7 @@ impl MemoryService {
                 cluster: cluster.to_string(),
                 name: name.to_string(),
             },
-            status: "ACTIVE".into(),
+            status: crate::model::ACTIVE.into(),
             strategy: SchedulingStrategy::Replica,
             desired,
             tags: Tags::new(),
@@ -310,8 +310,8 @@ impl ReadFleet for MemoryFleet {
                     .filter(|s| s.id.cluster == *cluster && s.id.name == *service)
                     .map(|s| MemoryFleet::observed(state, s))
                     .collect();
-                let missing = (!found.iter().any(|s| s.status == "ACTIVE"))
-                    .then(|| format!("service {service} in cluster {cluster}"));
+                let missing =
+                    (!found.iter().any(|s| s.is_active())).then(|| format!("service {service} in cluster {cluster}"));
                 (found, missing)
             }
             Selector::Cluster { cluster } if !state.clusters.contains_key(cluster) => {

@@ -135,6 +135,17 @@ pub struct ObservedService {
     pub requests: Option<u64>,
 }
 
+impl ObservedService {
+    /// Whether ECS lists the service as `ACTIVE`: only those are ever changed (a deleted one stays
+    /// listed as `INACTIVE` or `DRAINING` for a while).
+    pub fn is_active(&self) -> bool {
+        self.status == ACTIVE
+    }
+}
+
+/// The ECS status of a service (and a cluster) that is in use.
+pub const ACTIVE: &str = "ACTIVE";
+
 /// One condition of a load balancer listener rule, in the forms rules use: values of a field
 /// (`host-header`, `path-pattern`, `http-request-method`, `source-ip`), of a named header
 /// (`http-header`), or key/value pairs (`query-string`, a pair's key is optional).

@@ -180,7 +180,7 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
 }
 
 fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation) -> (Action, String) {
-    if s.status != "ACTIVE" {
+    if !s.is_active() {
         return (Action::Skip, format!("status is {}, only ACTIVE services are changed", s.status));
     }
     if s.strategy == SchedulingStrategy::Daemon {

@@ -117,7 +117,7 @@ pub async fn add_targets<F: ReadFleet>(
         .collect();
     let need: Vec<ServiceId> = services
         .iter()
-        .filter(|s| s.status == "ACTIVE" && s.strategy == SchedulingStrategy::Replica)
+        .filter(|s| s.is_active() && s.strategy == SchedulingStrategy::Replica)
         .filter(|s| {
             to_sleep.contains(&&s.id)
                 || matches!(saved_state(s, config), Some(Err(_)) | Some(Ok(SavedState { bounds: Some(_), .. })))
@@ -150,7 +150,7 @@ pub(crate) async fn add_requests<F: ReadFleet>(
     }
     let mut by_window: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, s) in services.iter().enumerate() {
-        if s.target_groups.is_empty() || s.desired == 0 || s.status != "ACTIVE" {
+        if s.target_groups.is_empty() || s.desired == 0 || !s.is_active() {
             continue;
         }
         let view = read_tags(s, config, inv.now);

@@ -9,11 +9,6 @@ use elb::types::{
     TargetDescription, TargetHealthStateEnum, TargetTypeEnum,
 };
 
-use std::collections::BTreeMap;
-
-use aws_sdk_cloudwatch as cw;
-use chrono::{DateTime, Utc};
-
 use super::{call_error, AwsFleet};
 use crate::fleet::{CallError, RouteRequests};
 use crate::model::{ListenerRule, RuleCondition, Tags};
@@ -29,96 +24,7 @@ pub(super) const CREATE_RULE: &str = "elasticloadbalancing:CreateRule";
 pub(super) const DELETE_RULE: &str = "elasticloadbalancing:DeleteRule";
 pub(super) const DELETE_TARGET_GROUP: &str = "elasticloadbalancing:DeleteTargetGroup";
 
-/// `GetMetricData` takes at most 500 queries a call.
-const METRIC_QUERIES_MAX: usize = 500;
-/// Five-minute sums: a week's window stays far below the datapoints one call returns.
-const METRIC_PERIOD_SECONDS: i32 = 300;
-
 impl AwsFleet {
-    /// `RequestCount` sums per target group, over each of its load balancers.
-    pub(super) async fn elb_request_counts(
-        &self,
-        target_groups: &[String],
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<BTreeMap<String, u64>, CallError> {
-        const GROUPS: &str = "elasticloadbalancing:DescribeTargetGroups";
-        const OP: &str = "cloudwatch:GetMetricData";
-        let mut counts: BTreeMap<String, u64> = target_groups.iter().map(|t| (t.clone(), 0)).collect();
-        // The metric's dimensions: `targetgroup/<name>/<id>` and `app/<name>/<id>`.
-        let mut pairs: Vec<(String, String, String)> = Vec::new();
-        for chunk in target_groups.chunks(20) {
-            self.count(GROUPS);
-            let out = self
-                .elb
-                .describe_target_groups()
-                .set_target_group_arns(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| call_error(GROUPS, e))?;
-            for g in out.target_groups() {
-                let Some(arn) = g.target_group_arn() else { continue };
-                let Some((_, group_dim)) = arn.split_once(":targetgroup/") else { continue };
-                for lb in g.load_balancer_arns() {
-                    if let Some((_, lb_dim)) = lb.split_once(":loadbalancer/") {
-                        pairs.push((arn.to_string(), format!("targetgroup/{group_dim}"), lb_dim.to_string()));
-                    }
-                }
-            }
-        }
-        let start = cw::primitives::DateTime::from_secs(since.timestamp());
-        let end = cw::primitives::DateTime::from_secs(until.timestamp());
-        for (batch, chunk) in pairs.chunks(METRIC_QUERIES_MAX).enumerate() {
-            let queries: Vec<cw::types::MetricDataQuery> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, (_, group, lb))| {
-                    let dimension =
-                        |name: &str, value: &str| cw::types::Dimension::builder().name(name).value(value).build();
-                    let metric = cw::types::Metric::builder()
-                        .namespace("AWS/ApplicationELB")
-                        .metric_name("RequestCount")
-                        .dimensions(dimension("TargetGroup", group))
-                        .dimensions(dimension("LoadBalancer", lb))
-                        .build();
-                    let stat = cw::types::MetricStat::builder()
-                        .metric(metric)
-                        .period(METRIC_PERIOD_SECONDS)
-                        .stat("Sum")
-                        .build();
-                    cw::types::MetricDataQuery::builder()
-                        .id(format!("q{batch}x{i}"))
-                        .metric_stat(stat)
-                        .return_data(true)
-                        .build()
-                })
-                .collect();
-            let mut pages = self
-                .cloudwatch
-                .get_metric_data()
-                .set_metric_data_queries(Some(queries))
-                .start_time(start)
-                .end_time(end)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                self.count(OP);
-                let page = page.map_err(|e| call_error(OP, e))?;
-                for result in page.metric_data_results() {
-                    let Some(i) =
-                        result.id().and_then(|id| id.split_once('x')).and_then(|(_, i)| i.parse::<usize>().ok())
-                    else {
-                        continue;
-                    };
-                    let Some((arn, _, _)) = chunk.get(i) else { continue };
-                    let sum: f64 = result.values().iter().sum();
-                    *counts.entry(arn.clone()).or_insert(0) += sum.max(0.0).round() as u64;
-                }
-            }
-        }
-        Ok(counts)
-    }
-
     /// Tags of up to 20 resources.
     pub(super) async fn elb_tags(&self, arns: &[String]) -> Result<Vec<(String, Tags)>, CallError> {
         const OP: &str = "elasticloadbalancing:DescribeTags";
@@ -143,6 +49,25 @@ impl AwsFleet {
             })
             .collect())
     }
+}
+
+/// Every page of a `Marker`-paged call: `fetch` answers one page's items and the next marker.
+/// Stops after `MAX_PAGES`, or when a server repeats a marker (which would page forever).
+async fn follow_markers<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, CallError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), CallError>>,
+{
+    let (mut all, mut marker) = (Vec::new(), None::<String>);
+    for _ in 0..MAX_PAGES {
+        let (items, next) = fetch(marker.clone()).await?;
+        all.extend(items);
+        match next {
+            Some(next) if Some(&next) != marker.as_ref() => marker = Some(next),
+            _ => break,
+        }
+    }
+    Ok(all)
 }
 
 fn listener_rule(listener: &str, r: &elb::types::Rule) -> ListenerRule {
@@ -271,43 +196,37 @@ impl RouteRequests for AwsFleet {
         lbs.sort();
         lbs.dedup();
         let mut rules = Vec::new();
-        for lb in lbs {
-            let mut listeners = Vec::new();
-            let mut marker: Option<String> = None;
-            for _ in 0..MAX_PAGES {
+        for lb in &lbs {
+            let listeners: Vec<String> = follow_markers(|marker| async move {
                 self.count(LISTENERS);
                 let page = self
                     .elb
                     .describe_listeners()
-                    .load_balancer_arn(&lb)
-                    .set_marker(marker.clone())
+                    .load_balancer_arn(lb)
+                    .set_marker(marker)
                     .send()
                     .await
                     .map_err(|e| call_error(LISTENERS, e))?;
-                listeners.extend(page.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)));
-                match page.next_marker() {
-                    Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
-                    _ => break,
-                }
-            }
-            for listener in listeners {
-                let mut marker: Option<String> = None;
-                for _ in 0..MAX_PAGES {
+                let arns = page.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
+                Ok((arns, page.next_marker().map(str::to_string)))
+            })
+            .await?;
+            for listener in &listeners {
+                let found = follow_markers(|marker| async move {
                     self.count(RULES);
                     let page = self
                         .elb
                         .describe_rules()
-                        .listener_arn(&listener)
-                        .set_marker(marker.clone())
+                        .listener_arn(listener)
+                        .set_marker(marker)
                         .send()
                         .await
                         .map_err(|e| call_error(RULES, e))?;
-                    rules.extend(page.rules().iter().map(|r| listener_rule(&listener, r)));
-                    match page.next_marker() {
-                        Some(next) if Some(next) != marker.as_deref() => marker = Some(next.to_string()),
-                        _ => break,
-                    }
-                }
+                    let rules = page.rules().iter().map(|r| listener_rule(listener, r)).collect();
+                    Ok((rules, page.next_marker().map(str::to_string)))
+                })
+                .await?;
+                rules.extend(found);
             }
         }
         // Rules and their listeners in the same DescribeTags batches: a listener's
@@ -435,82 +354,5 @@ impl RouteRequests for AwsFleet {
             }
         }
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
-    use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
-    use aws_smithy_mocks::{mock, mock_client};
-
-    use super::*;
-    use crate::fleet::ReadFleet;
-
-    const GROUP: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pr-101-web/6d0ecf831eec9f09";
-    const QUIET: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pr-102-web/0123456789abcdef";
-    const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/previews/50dc6c495c0c9188";
-
-    /// The request counts query names each target group and its load balancer as CloudWatch's
-    /// `AWS/ApplicationELB` dimensions want them, and sums what comes back; a group without a
-    /// datapoint served no request.
-    #[tokio::test]
-    async fn request_counts_ask_cloudwatch_by_target_group_and_load_balancer() {
-        let groups = mock!(elb::Client::describe_target_groups).then_output(|| {
-            let group =
-                |arn: &str| elb::types::TargetGroup::builder().target_group_arn(arn).load_balancer_arns(LB).build();
-            DescribeTargetGroupsOutput::builder().target_groups(group(GROUP)).target_groups(group(QUIET)).build()
-        });
-        let metrics = mock!(cw::Client::get_metric_data)
-            .match_requests(|req| {
-                let queries = req.metric_data_queries();
-                let dims = |q: &cw::types::MetricDataQuery| {
-                    let m = q.metric_stat().and_then(|s| s.metric());
-                    let d: Vec<(String, String)> = m
-                        .map(|m| {
-                            m.dimensions()
-                                .iter()
-                                .map(|d| (d.name().unwrap_or_default().into(), d.value().unwrap_or_default().into()))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (
-                        m.and_then(|m| m.namespace()).map(str::to_string),
-                        m.and_then(|m| m.metric_name()).map(str::to_string),
-                        d,
-                    )
-                };
-                queries.len() == 2
-                    && dims(&queries[0])
-                        == (
-                            Some("AWS/ApplicationELB".into()),
-                            Some("RequestCount".into()),
-                            vec![
-                                ("TargetGroup".into(), "targetgroup/pr-101-web/6d0ecf831eec9f09".into()),
-                                ("LoadBalancer".into(), "app/previews/50dc6c495c0c9188".into()),
-                            ],
-                        )
-                    && queries.iter().all(|q| q.metric_stat().and_then(|s| s.stat()) == Some("Sum"))
-            })
-            .then_output(|| {
-                GetMetricDataOutput::builder()
-                    .metric_data_results(
-                        cw::types::MetricDataResult::builder().id("q0x0").values(3.0).values(4.0).build(),
-                    )
-                    .metric_data_results(cw::types::MetricDataResult::builder().id("q0x1").build())
-                    .build()
-            });
-        let elb = mock_client!(aws_sdk_elasticloadbalancingv2, [&groups]);
-        let cloudwatch = mock_client!(aws_sdk_cloudwatch, [&metrics]);
-        let config = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
-        let fleet = AwsFleet::with_load_balancing(&config, elb, cloudwatch);
-        let now = chrono::Utc::now();
-        let counts = fleet
-            .request_counts(&[GROUP.to_string(), QUIET.to_string()], now - chrono::Duration::minutes(90), now)
-            .await
-            .unwrap();
-        assert_eq!(counts, [(GROUP.to_string(), 7), (QUIET.to_string(), 0)].into_iter().collect());
-        assert_eq!(metrics.num_calls(), 1);
-        assert_eq!(fleet.calls()["cloudwatch:GetMetricData"], 1);
     }
 }
