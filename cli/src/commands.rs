@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use aws_sdk_lambda::primitives::Blob;
 use chrono::{DateTime, Duration, Utc};
-use ecs_cost_saver::status::{self, Filter, KeepAliveChange, KeepAliveError, ServiceStatus, Transition};
+use ecs_cost_saver::status::{self, Filter, KeepAliveChange, ServiceStatus, SetKeepAliveError, Transition};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, Command};
@@ -142,12 +142,12 @@ async fn keep_alive(
 ) -> Result<ExitCode, Failure> {
     let row =
         status::set_keep_alive(&s.fleet, &s.config, cluster, service, change, now).await.map_err(|e| match e {
-            KeepAliveError::Lookup(lookup) => lookup.into(),
-            KeepAliveError::Protected(..) | KeepAliveError::NotManaged(..) => {
+            SetKeepAliveError::Lookup(lookup) => lookup.into(),
+            SetKeepAliveError::Protected(..) | SetKeepAliveError::NotManaged(..) => {
                 Failure::new(Code::Refused, e.to_string())
             }
-            KeepAliveError::Invalid(_) => Failure::new(Code::Usage, e.to_string()),
-            KeepAliveError::Call(call) => call.into(),
+            SetKeepAliveError::Invalid(_) => Failure::new(Code::Usage, e.to_string()),
+            SetKeepAliveError::Call(call) => call.into(),
         })?;
     if out.json {
         print!("{}", out.json(&row));

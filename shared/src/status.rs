@@ -120,7 +120,7 @@ async fn observed<F: ReadFleet>(
     now: DateTime<Utc>,
     filter: &Filter,
 ) -> Result<(Vec<ObservedService>, Vec<String>), CallError> {
-    let inv = Invocation { mode: Mode::Reconcile, now, dry_run: true, force: false };
+    let inv = what_if(now);
     let mut observation = fleet.observe(&fleet_query(config, &inv)).await?;
     observation.services.retain(|s| filter.keeps(s));
     let mut warnings = observation.warnings;
@@ -128,6 +128,11 @@ async fn observed<F: ReadFleet>(
     add_targets(fleet, services, config, inv).await?;
     add_requests(fleet, services, config, inv, &mut warnings).await;
     Ok((observation.services, warnings))
+}
+
+/// What `status` asks the planner: what a `reconcile` would do at `now`, writing nothing.
+fn what_if(now: DateTime<Utc>) -> Invocation {
+    Invocation { mode: Mode::Reconcile, now, dry_run: true, force: false }
 }
 
 /// One upcoming transition of one service.
@@ -166,14 +171,14 @@ pub async fn upcoming<F: ReadFleet>(
 /// Per service and call: two a day for a month is 62.
 const MAX_TRANSITIONS: usize = 64;
 
-async fn rows<F: ReadFleet>(
+pub(super) async fn rows<F: ReadFleet>(
     fleet: &F,
     config: &Config,
     services: &[ObservedService],
     now: DateTime<Utc>,
     horizon: Duration,
 ) -> Vec<ServiceStatus> {
-    let inv = Invocation { mode: Mode::Reconcile, now, dry_run: true, force: false };
+    let inv = what_if(now);
     let planned = plan(services, config, inv);
     let by_id: BTreeMap<_, _> = services.iter().map(|s| (&s.id, s)).collect();
     let asleep_fargate: Vec<String> = planned
@@ -254,303 +259,14 @@ fn totals(rows: &[ServiceStatus]) -> Totals {
     t
 }
 
-/// The planner's transitions for `service` from `from` (included: a change due now) to `until`,
-/// at most `limit`. Future traffic is unknown, so idle sleeps are not foreseen.
-pub fn transitions(
-    service: &ObservedService,
-    config: &Config,
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
-    limit: usize,
-) -> Vec<Transition> {
-    let mut s = service.clone();
-    s.requests = None;
-    let mut out = Vec::new();
-    for at in candidates(&s, config, from, until) {
-        if out.len() >= limit {
-            break;
-        }
-        let inv = Invocation { mode: Mode::Reconcile, now: at, dry_run: true, force: false };
-        let Some(entry) = plan(std::slice::from_ref(&s), config, inv).entries.into_iter().next() else { break };
-        let to = match &entry.action {
-            Action::ScaleDown { saved, .. } => {
-                match saved.to_tag_value() {
-                    Ok(value) => s.tags.insert(config.tags.saved.clone(), value),
-                    Err(_) => break,
-                };
-                s.desired = 0;
-                "sleep"
-            }
-            Action::KeepAsleep { .. } => {
-                s.desired = 0;
-                "sleep"
-            }
-            Action::Restore { desired, .. } => {
-                s.tags.remove(&config.tags.saved);
-                s.desired = desired.unwrap_or(s.desired);
-                "wake"
-            }
-            Action::Skip => continue,
-        };
-        let zone = read_tags(&s, config, at).zone;
-        let local = format!("{} {}", at.with_timezone(&zone).format("%a %Y-%m-%d %H:%M"), zone.name());
-        out.push(Transition { at, local, to, reason: entry.reason });
-    }
-    out
-}
+mod explain;
+mod keep_alive;
+mod transitions;
 
-/// The instants in `[from, until]` where the plan for `s` can change, in order.
-fn candidates(s: &ObservedService, config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let view = read_tags(s, config, from);
-    let zone = view.zone;
-    let mut at = vec![from];
-    if let KeepAliveState::Active { until: Some(expiry) } = view.keep_alive {
-        at.push(expiry);
-    }
-    if let Some(deployed) = s.last_deployed_at {
-        at.push(deployed + Duration::minutes(config.grace_period_minutes.into()));
-    }
-    let minutes: Vec<u16> = match &view.schedule.hours {
-        Hours::Windows(windows) => windows.iter().flat_map(|w| [w.start, w.end]).collect(),
-        Hours::Always | Hours::Never => Vec::new(),
-    };
-    let first: NaiveDate = from.with_timezone(&zone).date_naive() - Duration::days(1);
-    let last: NaiveDate = until.with_timezone(&zone).date_naive() + Duration::days(1);
-    let mut day = first;
-    while day <= last {
-        for minute in std::iter::once(0).chain(minutes.iter().copied()) {
-            let local = day.and_hms_opt(0, 0, 0).expect("midnight exists") + Duration::minutes(minute.into());
-            at.push(local_to_utc(zone, local));
-        }
-        day += Duration::days(1);
-    }
-    at.retain(|t| *t >= from && *t <= until);
-    at.sort();
-    at.dedup();
-    at
-}
-
-/// Why one service stands where it does: the planner's inputs in the order it weighs them, and
-/// its decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Explanation {
-    pub cluster: String,
-    pub service: String,
-    pub at: DateTime<Utc>,
-    /// `(rule, what it found)`, in the planner's order.
-    pub rules: Vec<(String, String)>,
-    /// What a `reconcile` at `at` would do, and why.
-    pub action: &'static str,
-    pub reason: String,
-    pub next: Vec<Transition>,
-    pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// What is missing: `cluster C`, or `service C/S (or it is not ACTIVE)`.
-    #[error("no {0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Call(#[from] CallError),
-}
-
-/// One service, as discovery and the planner see it.
-async fn one<F: ReadFleet>(
-    fleet: &F,
-    config: &Config,
-    cluster: &str,
-    service: &str,
-    at: DateTime<Utc>,
-) -> Result<ObservedService, LookupError> {
-    let selector = Selector::Service { cluster: cluster.into(), service: service.into() };
-    let observation = fleet.select(&selector).await?;
-    if observation.missing.iter().any(|m| m.starts_with("cluster ")) {
-        return Err(LookupError::NotFound(format!("cluster {cluster}")));
-    }
-    let mut found = observation.services;
-    found.retain(|s| s.id.name == service && s.id.cluster == cluster && s.status == "ACTIVE");
-    let inv = Invocation { mode: Mode::Reconcile, now: at, dry_run: true, force: false };
-    add_targets(fleet, &mut found, config, inv).await?;
-    found
-        .into_iter()
-        .next()
-        .ok_or_else(|| LookupError::NotFound(format!("service {cluster}/{service} (or it is not ACTIVE)")))
-}
-
-/// `Ok` when the cluster exists. Asked only when a filter on it matched nothing: an empty table
-/// for a misspelt name would read as "nothing managed there".
-pub async fn require_cluster<F: ReadFleet>(fleet: &F, cluster: &str) -> Result<(), LookupError> {
-    let observation = fleet.select(&Selector::Cluster { cluster: cluster.into() }).await?;
-    if observation.missing.iter().any(|m| m.starts_with("cluster ")) {
-        return Err(LookupError::NotFound(format!("cluster {cluster}")));
-    }
-    Ok(())
-}
-
-pub async fn explain<F: ReadFleet>(
-    fleet: &F,
-    config: &Config,
-    cluster: &str,
-    service: &str,
-    at: DateTime<Utc>,
-) -> Result<Explanation, LookupError> {
-    let s = one(fleet, config, cluster, service, at).await?;
-    let view = read_tags(&s, config, at);
-    let inv = Invocation { mode: Mode::Reconcile, now: at, dry_run: true, force: false };
-    let entry = plan(std::slice::from_ref(&s), config, inv).entries.into_iter().next();
-    let mut rules = vec![
-        (
-            "service".to_string(),
-            format!("{}, {:?}, desired {} (running {})", s.status, s.strategy, s.desired, s.running),
-        ),
-        ("scope".to_string(), describe_scope(&view, config)),
-        (
-            "saved state".to_string(),
-            match &view.saved {
-                None => "none: awake as far as the tool knows".into(),
-                Some(Ok(saved)) => format!("`{}`: asleep since {}", saved, saved.at.to_rfc3339()),
-                Some(Err(e)) => format!("unreadable: {e}"),
-            },
-        ),
-        (
-            "keep-alive".to_string(),
-            match (&view.keep_alive, view.keep_alive_source) {
-                (KeepAliveState::Active { until: None }, Some(src)) => {
-                    format!("on the {}, until removed", src.describe())
-                }
-                (KeepAliveState::Active { until: Some(t) }, Some(src)) => {
-                    format!("on the {}, until {}", src.describe(), t.to_rfc3339())
-                }
-                _ => "none active".into(),
-            },
-        ),
-    ];
-    let verdict = view.schedule.verdict(at, config.timezone, &config.holidays);
-    rules.push(("schedule".to_string(), format!("from the {}: {}", view.schedule_source.describe(), verdict.why)));
-    if let Some(deployed) = s.last_deployed_at {
-        let ends = deployed + Duration::minutes(config.grace_period_minutes.into());
-        let state = if at < ends { "in it: not put to sleep" } else { "over" };
-        rules.push((
-            "grace period".to_string(),
-            format!(
-                "{} min after the last deployment ({}): {state}",
-                config.grace_period_minutes,
-                deployed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-        ));
-    }
-    rules.push((
-        "wake on request".to_string(),
-        match (view.wake_on_request, s.target_groups.len(), config.routing().is_some()) {
-            (_, 0, _) => "no load balancer".into(),
-            (false, _, _) => format!("off ({}=false)", config.tags.wake_on_request),
-            (true, n, true) => format!("on: {n} target group(s) routed to the waker while it sleeps"),
-            (true, _, false) => "no waker deployed".into(),
-        },
-    ));
-    rules.push((
-        "idle".to_string(),
-        match (view.idle_after, s.requests) {
-            (None, _) => "off".into(),
-            (Some(m), Some(r)) => format!("after {m} min without a request; {r} request(s) in the last {m} min"),
-            (Some(m), None) => format!("after {m} min without a request (traffic read by reconcile)"),
-        },
-    ));
-    let (action, reason, warnings) = match entry {
-        Some(e) => (e.action.name(true), e.reason, e.warnings),
-        None => ("skipped", format!("not managed: no {} in scope and no saved state", config.scope_tag_key), vec![]),
-    };
-    let next = transitions(&s, config, at, at + Duration::days(8), 2);
-    Ok(Explanation { cluster: cluster.into(), service: service.into(), at, rules, action, reason, next, warnings })
-}
-
-fn describe_scope(view: &TagView, config: &Config) -> String {
-    let key = &config.scope_tag_key;
-    match &view.scope {
-        Scope::Managed => format!("managed: {key} has a scope value ({})", config.scope_tag_values.join(", ")),
-        Scope::Protected { value, source } => format!("protected: {key}={value} on the {}", source.describe()),
-        Scope::OutOfScope => format!("not managed: {key} has no scope value"),
-        Scope::Untrimmed { value, source } => {
-            format!("{key}=`{value}` on the {} has spaces around it: never changed", source.describe())
-        }
-    }
-}
-
-/// A keep-alive to write: until an instant, or removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeepAliveChange {
-    Until(DateTime<Utc>),
-    Clear,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeepAliveError {
-    #[error(transparent)]
-    Lookup(#[from] LookupError),
-    #[error("{0} is protected ({1}): the tool never touches it")]
-    Protected(String, String),
-    #[error("{0} is not managed by the tool ({1}): a keep-alive would change nothing")]
-    NotManaged(String, String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Call(#[from] CallError),
-}
-
-/// The longest keep-alive the command writes: a year.
-pub const MAX_KEEP_ALIVE_HOURS: u32 = 366 * 24;
-
-/// Writes (or removes) the service's keep-alive tag, by name, and returns its standing after.
-pub async fn set_keep_alive<F: ReadFleet + ChangeService>(
-    fleet: &F,
-    config: &Config,
-    cluster: &str,
-    service: &str,
-    change: KeepAliveChange,
-    now: DateTime<Utc>,
-) -> Result<ServiceStatus, KeepAliveError> {
-    let s = one(fleet, config, cluster, service, now).await?;
-    let name = format!("{cluster}/{service}");
-    let view = read_tags(&s, config, now);
-    match &view.scope {
-        Scope::Protected { .. } | Scope::Untrimmed { .. } => {
-            return Err(KeepAliveError::Protected(name, describe_scope(&view, config)))
-        }
-        Scope::OutOfScope if view.saved.is_none() => {
-            return Err(KeepAliveError::NotManaged(name, describe_scope(&view, config)))
-        }
-        _ => {}
-    }
-    let key = &config.tags.keep_alive;
-    match change {
-        KeepAliveChange::Until(until) => {
-            if until <= now {
-                return Err(KeepAliveError::Invalid(format!("keep-alive until {} is in the past", until.to_rfc3339())));
-            }
-            if until > now + Duration::hours(MAX_KEEP_ALIVE_HOURS.into()) {
-                return Err(KeepAliveError::Invalid(format!(
-                    "keep-alive until {} is more than {MAX_KEEP_ALIVE_HOURS} hours away",
-                    until.to_rfc3339()
-                )));
-            }
-            let value = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            // The value must read back as the planner reads it.
-            if KeepAlive::parse(&value).ok().and_then(|k| k.expiry(view.zone)) != until.with_nanosecond(0) {
-                return Err(KeepAliveError::Invalid(format!("keep-alive `{value}` would not read back")));
-            }
-            fleet.tag(&s.id, key, &value).await?;
-        }
-        KeepAliveChange::Clear => {
-            if s.tags.contains_key(key) {
-                fleet.untag(&s.id, key).await?;
-            }
-        }
-    }
-    let after = one(fleet, config, cluster, service, now).await?;
-    let mut rows = rows(fleet, config, std::slice::from_ref(&after), now, Duration::days(8)).await;
-    rows.pop().ok_or(KeepAliveError::Lookup(LookupError::NotFound(format!("service {name}"))))
-}
+use explain::{describe_scope, one};
+pub use explain::{explain, require_cluster, Explanation, LookupError};
+pub use keep_alive::{set_keep_alive, KeepAliveChange, SetKeepAliveError, MAX_KEEP_ALIVE_HOURS};
+pub use transitions::transitions;
 
 #[cfg(test)]
 mod tests;

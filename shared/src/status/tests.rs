@@ -126,13 +126,13 @@ async fn keep_alive_writes_a_validated_tag_refuses_protected_and_clears() {
     assert_eq!((row.state, row.keep_alive_until.as_deref()), ("kept-alive", Some("2026-11-21T00:00:00Z")));
 
     let refused = set_keep_alive(&f, &c, "previews", "db", KeepAliveChange::Until(now + Duration::hours(1)), now).await;
-    assert!(matches!(refused, Err(KeepAliveError::Protected(..))), "{refused:?}");
+    assert!(matches!(refused, Err(SetKeepAliveError::Protected(..))), "{refused:?}");
     let past = set_keep_alive(&f, &c, "previews", "web", KeepAliveChange::Until(now - Duration::hours(1)), now).await;
     assert!(past.unwrap_err().to_string().contains("in the past"));
     let far = now + Duration::hours(i64::from(MAX_KEEP_ALIVE_HOURS) + 1);
     assert!(set_keep_alive(&f, &c, "previews", "web", KeepAliveChange::Until(far), now).await.is_err());
     let other = set_keep_alive(&f, &c, "other", "billing", KeepAliveChange::Clear, now).await;
-    assert!(matches!(other, Err(KeepAliveError::NotManaged(..))), "{other:?}");
+    assert!(matches!(other, Err(SetKeepAliveError::NotManaged(..))), "{other:?}");
 
     let row = set_keep_alive(&f, &c, "previews", "web", KeepAliveChange::Clear, now).await.unwrap();
     assert!(!f.service("previews", "web").tags.contains_key("cost-saver:keep-alive"));

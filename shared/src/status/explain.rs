@@ -1,0 +1,150 @@
+//! One service by name: every rule the planner weighed, in its order, and its decision.
+
+use super::*;
+
+/// Why one service stands where it does: the planner's inputs in the order it weighs them, and
+/// its decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub cluster: String,
+    pub service: String,
+    pub at: DateTime<Utc>,
+    /// `(rule, what it found)`, in the planner's order.
+    pub rules: Vec<(String, String)>,
+    /// What a `reconcile` at `at` would do, and why.
+    pub action: &'static str,
+    pub reason: String,
+    pub next: Vec<Transition>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// What is missing: `cluster C`, or `service C/S (or it is not ACTIVE)`.
+    #[error("no {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Call(#[from] CallError),
+}
+
+/// One service, as discovery and the planner see it.
+pub(super) async fn one<F: ReadFleet>(
+    fleet: &F,
+    config: &Config,
+    cluster: &str,
+    service: &str,
+    at: DateTime<Utc>,
+) -> Result<ObservedService, LookupError> {
+    let selector = Selector::Service { cluster: cluster.into(), service: service.into() };
+    let observation = fleet.select(&selector).await?;
+    if observation.missing.iter().any(|m| m.starts_with("cluster ")) {
+        return Err(LookupError::NotFound(format!("cluster {cluster}")));
+    }
+    let mut found = observation.services;
+    found.retain(|s| s.id.name == service && s.id.cluster == cluster && s.is_active());
+    let inv = what_if(at);
+    add_targets(fleet, &mut found, config, inv).await?;
+    found
+        .into_iter()
+        .next()
+        .ok_or_else(|| LookupError::NotFound(format!("service {cluster}/{service} (or it is not ACTIVE)")))
+}
+
+/// `Ok` when the cluster exists. Asked only when a filter on it matched nothing: an empty table
+/// for a misspelt name would read as "nothing managed there".
+pub async fn require_cluster<F: ReadFleet>(fleet: &F, cluster: &str) -> Result<(), LookupError> {
+    let observation = fleet.select(&Selector::Cluster { cluster: cluster.into() }).await?;
+    if observation.missing.iter().any(|m| m.starts_with("cluster ")) {
+        return Err(LookupError::NotFound(format!("cluster {cluster}")));
+    }
+    Ok(())
+}
+
+pub async fn explain<F: ReadFleet>(
+    fleet: &F,
+    config: &Config,
+    cluster: &str,
+    service: &str,
+    at: DateTime<Utc>,
+) -> Result<Explanation, LookupError> {
+    let s = one(fleet, config, cluster, service, at).await?;
+    let view = read_tags(&s, config, at);
+    let inv = what_if(at);
+    let entry = plan(std::slice::from_ref(&s), config, inv).entries.into_iter().next();
+    let mut rules = vec![
+        (
+            "service".to_string(),
+            format!("{}, {:?}, desired {} (running {})", s.status, s.strategy, s.desired, s.running),
+        ),
+        ("scope".to_string(), describe_scope(&view, config)),
+        (
+            "saved state".to_string(),
+            match &view.saved {
+                None => "none: awake as far as the tool knows".into(),
+                Some(Ok(saved)) => format!("`{}`: asleep since {}", saved, saved.at.to_rfc3339()),
+                Some(Err(e)) => format!("unreadable: {e}"),
+            },
+        ),
+        (
+            "keep-alive".to_string(),
+            match (&view.keep_alive, view.keep_alive_source) {
+                (KeepAliveState::Active { until: None }, Some(src)) => {
+                    format!("on the {}, until removed", src.describe())
+                }
+                (KeepAliveState::Active { until: Some(t) }, Some(src)) => {
+                    format!("on the {}, until {}", src.describe(), t.to_rfc3339())
+                }
+                _ => "none active".into(),
+            },
+        ),
+    ];
+    let verdict = view.schedule.verdict(at, config.timezone, &config.holidays);
+    rules.push(("schedule".to_string(), format!("from the {}: {}", view.schedule_source.describe(), verdict.why)));
+    if let Some(deployed) = s.last_deployed_at {
+        let ends = deployed + Duration::minutes(config.grace_period_minutes.into());
+        let state = if at < ends { "in it: not put to sleep" } else { "over" };
+        rules.push((
+            "grace period".to_string(),
+            format!(
+                "{} min after the last deployment ({}): {state}",
+                config.grace_period_minutes,
+                deployed.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ));
+    }
+    rules.push((
+        "wake on request".to_string(),
+        match (view.wake_on_request, s.target_groups.len(), config.routing().is_some()) {
+            (_, 0, _) => "no load balancer".into(),
+            (false, _, _) => format!("off ({}=false)", config.tags.wake_on_request),
+            (true, n, true) => format!("on: {n} target group(s) routed to the waker while it sleeps"),
+            (true, _, false) => "no waker deployed".into(),
+        },
+    ));
+    rules.push((
+        "idle".to_string(),
+        match (view.idle_after, s.requests) {
+            (None, _) => "off".into(),
+            (Some(m), Some(r)) => format!("after {m} min without a request; {r} request(s) in the last {m} min"),
+            (Some(m), None) => format!("after {m} min without a request (traffic read by reconcile)"),
+        },
+    ));
+    let (action, reason, warnings) = match entry {
+        Some(e) => (e.action.name(true), e.reason, e.warnings),
+        None => ("skipped", format!("not managed: no {} in scope and no saved state", config.scope_tag_key), vec![]),
+    };
+    let next = transitions(&s, config, at, at + Duration::days(8), 2);
+    Ok(Explanation { cluster: cluster.into(), service: service.into(), at, rules, action, reason, next, warnings })
+}
+
+pub(super) fn describe_scope(view: &TagView, config: &Config) -> String {
+    let key = &config.scope_tag_key;
+    match &view.scope {
+        Scope::Managed => format!("managed: {key} has a scope value ({})", config.scope_tag_values.join(", ")),
+        Scope::Protected { value, source } => format!("protected: {key}={value} on the {}", source.describe()),
+        Scope::OutOfScope => format!("not managed: {key} has no scope value"),
+        Scope::Untrimmed { value, source } => {
+            format!("{key}=`{value}` on the {} has spaces around it: never changed", source.describe())
+        }
+    }
+}
