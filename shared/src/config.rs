@@ -66,125 +66,24 @@ impl Config {
     /// Reads the variables through `lookup`; an empty value counts as unset, because
     /// CloudFormation passes empty strings for blank parameters.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &'static str, default: &str| {
-            let value = lookup(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string());
-            (name, value)
-        };
-        let err = |(variable, value): &(&'static str, String), problem: String| ConfigError {
-            variable,
-            value: value.clone(),
-            problem,
-        };
-
-        let key = get("SCOPE_TAG_KEY", "Environment");
-        let scope_tag_key = key.1.trim().to_string();
-        check_tag_key(&scope_tag_key).map_err(|p| err(&key, p))?;
-
-        let values = get("SCOPE_TAG_VALUES", "preview,dev");
-        let scope_tag_values = list(&values.1).map_err(|p| err(&values, p))?;
-        let protected = get("PROTECTED_TAG_VALUES", "prod,production,live");
-        let protected_tag_values = list(&protected.1).map_err(|p| err(&protected, p))?;
-        if let Some(both) = scope_tag_values.iter().find(|v| protected_tag_values.contains(v)) {
-            return Err(err(&values, format!("`{both}` is also in PROTECTED_TAG_VALUES; a value cannot be both")));
-        }
-
-        let prefix = get("TAG_PREFIX", "cost-saver:");
-        if prefix.1.to_ascii_lowercase().starts_with("aws:") {
-            return Err(err(&prefix, "tag keys starting with `aws:` are reserved by AWS".into()));
-        }
-        let tags = TagKeys {
-            keep_alive: format!("{}keep-alive", prefix.1),
-            schedule: format!("{}schedule", prefix.1),
-            saved: format!("{}saved", prefix.1),
-            wakes: format!("{}wakes", prefix.1),
-            idle_after: format!("{}idle-after", prefix.1),
-            wake_on_request: format!("{}wake-on-request", prefix.1),
-        };
-        check_tag_key(&tags.keep_alive).map_err(|p| err(&prefix, p))?;
-
-        let tz = get("TIMEZONE", "UTC");
-        let timezone = parse_zone(tz.1.trim()).map_err(|p| err(&tz, p))?;
-
-        let sched = get("DEFAULT_SCHEDULE", "Mon-Fri 08:00-20:00");
-        let default_schedule = Schedule::parse(&sched.1).map_err(|e| err(&sched, e.problem))?;
-
-        let hol = get("HOLIDAYS", "");
-        let holidays = hol
-            .1
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(|d| {
-                NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                    .map_err(|_| err(&hol, format!("`{d}` is not a date YYYY-MM-DD")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let grace = get("GRACE_PERIOD_MINUTES", "15");
-        let grace_period_minutes = grace
-            .1
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|m| *m <= 7 * 24 * 60)
-            .ok_or_else(|| err(&grace, "expected whole minutes from 0 to 10080 (one week)".into()))?;
-
-        let dry = get("DRY_RUN", "false");
-        let dry_run = parse_bool(&dry.1).ok_or_else(|| err(&dry, "expected `true` or `false`".into()))?;
-
-        let wake = get("MAX_WAKE_HOURS", "72");
-        let max_wake_hours = wake
-            .1
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|h| (1..=24 * 31).contains(h))
-            .ok_or_else(|| err(&wake, "expected whole hours from 1 to 744 (31 days)".into()))?;
-
-        let number = |name: &'static str, default: &str, max: u32| {
-            let v = get(name, default);
-            v.1.trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| err(&v, format!("expected a whole number from 1 to {max}")))
-        };
-        let update_service_rate = number("UPDATE_SERVICE_RATE", "5", 1000)?;
-        let update_service_burst = number("UPDATE_SERVICE_BURST", "50", 1000)?;
-        let write_concurrency = number("WRITE_CONCURRENCY", "8", 64)?;
-        let wake_on_request_minutes = number("WAKE_ON_REQUEST_MINUTES", "60", 24 * 60)?;
-        let idle = get("IDLE_AFTER", "off");
-        let idle_after_minutes = crate::idle::parse_idle_after(&idle.1).map_err(|p| err(&idle, p))?;
-        let waker = get("WAKER_FUNCTION_ARN", "");
-        let waker_function_arn = match waker.1.trim() {
-            "" => None,
-            arn if arn.starts_with("arn:") && arn.contains(":lambda:") && arn.contains(":function:") => {
-                Some(arn.to_string())
-            }
-            _ => {
-                return Err(err(
-                    &waker,
-                    "expected a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)".into(),
-                ))
-            }
-        };
-
-        let d = Prices::US_EAST_1;
-        let price = |name: &'static str, default: f64| {
-            let v = get(name, &default.to_string());
-            v.1.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
-                .ok_or_else(|| err(&v, "expected a price in USD per hour from 0 to 100, like 0.04048".into()))
-        };
-        let prices = Prices {
-            x86_vcpu_hour: price("PRICE_X86_VCPU_HOUR", d.x86_vcpu_hour)?,
-            x86_gb_hour: price("PRICE_X86_GB_HOUR", d.x86_gb_hour)?,
-            arm_vcpu_hour: price("PRICE_ARM_VCPU_HOUR", d.arm_vcpu_hour)?,
-            arm_gb_hour: price("PRICE_ARM_GB_HOUR", d.arm_gb_hour)?,
-        };
-
+        let vars = Vars(&lookup);
+        // In the order they are reported when several are wrong.
+        let (scope_tag_key, scope_tag_values, protected_tag_values) = scope(&vars)?;
+        let tags = tag_keys(&vars)?;
+        let (timezone, default_schedule, holidays) = hours(&vars)?;
+        let grace_period_minutes =
+            vars.whole("GRACE_PERIOD_MINUTES", "15", 0..=7 * 24 * 60, "whole minutes from 0 to 10080 (one week)")?;
+        let dry = vars.get("DRY_RUN", "false");
+        let dry_run = parse_bool(&dry.1).ok_or_else(|| dry.fail("expected `true` or `false`"))?;
+        let max_wake_hours = vars.whole("MAX_WAKE_HOURS", "72", 1..=24 * 31, "whole hours from 1 to 744 (31 days)")?;
+        let update_service_rate = vars.number("UPDATE_SERVICE_RATE", "5", 1000)?;
+        let update_service_burst = vars.number("UPDATE_SERVICE_BURST", "50", 1000)?;
+        let write_concurrency = vars.number("WRITE_CONCURRENCY", "8", 64)?;
+        let wake_on_request_minutes = vars.number("WAKE_ON_REQUEST_MINUTES", "60", 24 * 60)?;
+        let idle = vars.get("IDLE_AFTER", "off");
+        let idle_after_minutes = crate::idle::parse_idle_after(&idle.1).map_err(|p| idle.fail(p))?;
+        let waker_function_arn = waker(&vars)?;
+        let prices = prices(&vars)?;
         Ok(Config {
             scope_tag_key,
             scope_tag_values,
@@ -235,6 +134,129 @@ impl Config {
             opt_out: &self.tags.wake_on_request,
         })
     }
+}
+
+/// The variables, read through a lookup: each value with its name, for errors that name it.
+struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
+
+/// One variable's name and value (the default when unset or empty).
+struct Var(&'static str, String);
+
+impl Var {
+    fn fail(&self, problem: impl Into<String>) -> ConfigError {
+        ConfigError { variable: self.0, value: self.1.clone(), problem: problem.into() }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn get(&self, name: &'static str, default: &str) -> Var {
+        Var(name, (self.0)(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_string()))
+    }
+
+    /// A whole number in `range`, or an error saying what was `expected`.
+    fn whole(
+        &self,
+        name: &'static str,
+        default: &str,
+        range: std::ops::RangeInclusive<u32>,
+        expected: &str,
+    ) -> Result<u32, ConfigError> {
+        let v = self.get(name, default);
+        v.1.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| v.fail(format!("expected {expected}")))
+    }
+
+    /// A whole number from 1 to `max`.
+    fn number(&self, name: &'static str, default: &str, max: u32) -> Result<u32, ConfigError> {
+        self.whole(name, default, 1..=max, &format!("a whole number from 1 to {max}"))
+    }
+}
+
+/// The scope key, the managed values and the protected ones (which may not overlap).
+fn scope<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<(String, Vec<String>, Vec<String>), ConfigError> {
+    let key = vars.get("SCOPE_TAG_KEY", "Environment");
+    let scope_tag_key = key.1.trim().to_string();
+    check_tag_key(&scope_tag_key).map_err(|p| key.fail(p))?;
+    let values = vars.get("SCOPE_TAG_VALUES", "preview,dev");
+    let scope_tag_values = list(&values.1).map_err(|p| values.fail(p))?;
+    let protected = vars.get("PROTECTED_TAG_VALUES", "prod,production,live");
+    let protected_tag_values = list(&protected.1).map_err(|p| protected.fail(p))?;
+    if let Some(both) = scope_tag_values.iter().find(|v| protected_tag_values.contains(v)) {
+        return Err(values.fail(format!("`{both}` is also in PROTECTED_TAG_VALUES; a value cannot be both")));
+    }
+    Ok((scope_tag_key, scope_tag_values, protected_tag_values))
+}
+
+/// The tool's tag keys, from `TAG_PREFIX`.
+fn tag_keys<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<TagKeys, ConfigError> {
+    let prefix = vars.get("TAG_PREFIX", "cost-saver:");
+    if prefix.1.to_ascii_lowercase().starts_with("aws:") {
+        return Err(prefix.fail("tag keys starting with `aws:` are reserved by AWS"));
+    }
+    let p = &prefix.1;
+    let tags = TagKeys {
+        keep_alive: format!("{p}keep-alive"),
+        schedule: format!("{p}schedule"),
+        saved: format!("{p}saved"),
+        wakes: format!("{p}wakes"),
+        idle_after: format!("{p}idle-after"),
+        wake_on_request: format!("{p}wake-on-request"),
+    };
+    check_tag_key(&tags.keep_alive).map_err(|problem| prefix.fail(problem))?;
+    Ok(tags)
+}
+
+/// The time zone, the default schedule and the holidays.
+fn hours<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<(Tz, Schedule, Vec<NaiveDate>), ConfigError> {
+    let tz = vars.get("TIMEZONE", "UTC");
+    let timezone = parse_zone(tz.1.trim()).map_err(|p| tz.fail(p))?;
+    let sched = vars.get("DEFAULT_SCHEDULE", "Mon-Fri 08:00-20:00");
+    let default_schedule = Schedule::parse(&sched.1).map_err(|e| sched.fail(e.problem))?;
+    let hol = vars.get("HOLIDAYS", "");
+    let holidays = hol
+        .1
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| hol.fail(format!("`{d}` is not a date YYYY-MM-DD")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((timezone, default_schedule, holidays))
+}
+
+/// The waker function's ARN, when one is deployed.
+fn waker<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Option<String>, ConfigError> {
+    let waker = vars.get("WAKER_FUNCTION_ARN", "");
+    match waker.1.trim() {
+        "" => Ok(None),
+        arn if arn.starts_with("arn:") && arn.contains(":lambda:") && arn.contains(":function:") => {
+            Ok(Some(arn.to_string()))
+        }
+        _ => Err(waker.fail("expected a Lambda function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)")),
+    }
+}
+
+/// Fargate prices for the savings estimate, us-east-1's by default.
+fn prices<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Prices, ConfigError> {
+    let d = Prices::US_EAST_1;
+    let price = |name: &'static str, default: f64| {
+        let v = vars.get(name, &default.to_string());
+        v.1.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
+            .ok_or_else(|| v.fail("expected a price in USD per hour from 0 to 100, like 0.04048"))
+    };
+    Ok(Prices {
+        x86_vcpu_hour: price("PRICE_X86_VCPU_HOUR", d.x86_vcpu_hour)?,
+        x86_gb_hour: price("PRICE_X86_GB_HOUR", d.x86_gb_hour)?,
+        arm_vcpu_hour: price("PRICE_ARM_VCPU_HOUR", d.arm_vcpu_hour)?,
+        arm_gb_hour: price("PRICE_ARM_GB_HOUR", d.arm_gb_hour)?,
+    })
 }
 
 fn list(value: &str) -> Result<Vec<String>, String> {

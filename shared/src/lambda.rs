@@ -30,6 +30,27 @@ async fn start() -> Result<(Config, AwsFleet), lambda_runtime::Error> {
 
 /// Serves `mode` until the runtime stops. Fails before any AWS call on a bad variable.
 pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
+    serve_json(JsonFunction::Scheduled(mode)).await
+}
+
+/// The functions whose events are JSON payloads.
+#[derive(Debug, Clone, Copy)]
+enum JsonFunction {
+    Scheduled(Mode),
+    Wake,
+}
+
+/// A JSON function's answer, serialised as it is (untagged).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Response {
+    Summary(Summary),
+    Json(Value),
+}
+
+/// The runtime loop of a JSON function: configuration and clients once, then per event the
+/// payload parsed (no AWS call for a bad one) and handled at the run's whole-second clock.
+async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error> {
     let (config, fleet) = start().await?;
     let (config, fleet) = (&config, &fleet);
     // Boxed per event: the handler's state machine is deep (the SDK's own futures inside), and
@@ -39,7 +60,13 @@ pub async fn serve(mode: Mode) -> Result<(), lambda_runtime::Error> {
         Box::pin(async move {
             let payload =
                 parse_payload(event.payload.get()).map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
-            handle(mode, config, fleet, payload, crate::clock::now(), deadline).await
+            let clock = crate::clock::now();
+            Ok::<_, Diagnostic>(match function {
+                JsonFunction::Scheduled(mode) => {
+                    Response::Summary(handle(mode, config, fleet, payload, clock, deadline).await?)
+                }
+                JsonFunction::Wake => Response::Json(handle_wake_until(config, fleet, payload, clock, deadline).await?),
+            })
         })
     }))
     .await
@@ -83,17 +110,7 @@ fn services_failed(summary: &Summary) -> Result<(), Diagnostic> {
 
 /// Serves `wake` until the runtime stops: direct invocations and Function URL requests.
 pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
-    let (config, fleet) = start().await?;
-    let (config, fleet) = (&config, &fleet);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
-        let deadline = run_deadline(event.context.deadline);
-        Box::pin(async move {
-            let payload =
-                parse_payload(event.payload.get()).map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
-            handle_wake_until(config, fleet, payload, crate::clock::now(), deadline).await
-        })
-    }))
-    .await
+    serve_json(JsonFunction::Wake).await
 }
 
 /// Serves `waker` until the runtime stops: requests routed by a sleeping service's waking rule.

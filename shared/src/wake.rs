@@ -20,7 +20,7 @@ use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
 use crate::routing::release_services;
 use crate::run::{add_targets, summarise, Counters};
 use crate::summary::Summary;
-use crate::tags::{read_tags, Scope, Source};
+use crate::tags::{read_tags, Scope, Source, TagView};
 use crate::text::echo;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,12 +222,39 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     let inv = Invocation { mode: Mode::ScaleUp, now: req.now, dry_run: req.dry_run, force: false };
     // Before any write: a failed read must leave nothing half-done.
     add_targets(fleet, &mut observation.services, config, inv).await.map_err(WakeError::Discovery)?;
+    let managed = managed_services(observation.services, config, req.now)?;
+    let report_until = rfc3339(req.until);
+    let KeptAlives { kept_alive, failed, to_plan } = keep_alive_all(fleet, config, req, &limits, managed).await;
+
+    let plan = plan(&to_plan, config, inv);
+    let mut outcomes = apply_routed(&plan, fleet, &config.tags.saved, config.routing(), &limits).await;
+    outcomes.extend(failed);
+    let released = match config.routing() {
+        Some(r) if !req.dry_run => {
+            let pairs = waking_groups_of(fleet, r.key, &to_plan).await;
+            release_services(fleet, &config.tags.saved, r, &pairs).await
+        }
+        _ => Vec::new(),
+    };
+    let mut summary = summarise(fleet, config, &inv, &to_plan, outcomes, observation.warnings, before).await;
+    summary.mode = "wake";
+    summary.routing = released;
+    Ok(WakeReport { until: report_until, kept_alive, summary })
+}
+
+/// The services a wake may touch: every matched REPLICA service that is ACTIVE, in scope and not
+/// protected. Any protected one refuses the whole request, before any write.
+fn managed_services(
+    services: Vec<ObservedService>,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Vec<(ObservedService, TagView)>, WakeError> {
     let (mut protected, mut unmanaged, mut managed) = (vec![], vec![], vec![]);
-    for s in observation.services {
-        if s.status != "ACTIVE" || s.strategy != SchedulingStrategy::Replica {
+    for s in services {
+        if !s.is_active() || s.strategy != SchedulingStrategy::Replica {
             continue;
         }
-        let view = read_tags(&s, config, req.now);
+        let view = read_tags(&s, config, now);
         match &view.scope {
             Scope::Protected { value, source } => {
                 protected.push(format!("{} ({}={value} on the {})", s.id, config.scope_tag_key, source.describe()))
@@ -248,8 +275,26 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     if managed.is_empty() {
         return Err(WakeError::NotManaged(unmanaged));
     }
+    Ok(managed)
+}
 
-    let report_until = rfc3339(req.until);
+/// What writing the keep-alives left: the services kept alive, those whose write failed (or the
+/// deadline came first), and the services to plan the restore of, carrying their keep-alive.
+struct KeptAlives {
+    kept_alive: Vec<KeptAlive>,
+    failed: Vec<Outcome>,
+    to_plan: Vec<ObservedService>,
+}
+
+/// Writes each service's keep-alive (never shortening a longer one of its own), first of all
+/// writes: a service whose keep-alive could not be written is not restored.
+async fn keep_alive_all<F: ChangeService>(
+    fleet: &F,
+    config: &Config,
+    req: &WakeRequest,
+    limits: &Limits,
+    managed: Vec<(ObservedService, TagView)>,
+) -> KeptAlives {
     let key = &config.tags.keep_alive;
     let (mut kept_alive, mut failed, mut to_plan) = (vec![], vec![], vec![]);
     for (mut s, view) in managed {
@@ -311,20 +356,7 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
         to_plan.push(s);
     }
 
-    let plan = plan(&to_plan, config, inv);
-    let mut outcomes = apply_routed(&plan, fleet, &config.tags.saved, config.routing(), &limits).await;
-    outcomes.extend(failed);
-    let released = match config.routing() {
-        Some(r) if !req.dry_run => {
-            let pairs = waking_groups_of(fleet, r.key, &to_plan).await;
-            release_services(fleet, &config.tags.saved, r, &pairs).await
-        }
-        _ => Vec::new(),
-    };
-    let mut summary = summarise(fleet, config, &inv, &to_plan, outcomes, observation.warnings, before).await;
-    summary.mode = "wake";
-    summary.routing = released;
-    Ok(WakeReport { until: report_until, kept_alive, summary })
+    KeptAlives { kept_alive, failed, to_plan }
 }
 
 /// The waking target groups of these services, if any (one tagging query).
