@@ -15,6 +15,8 @@ pub mod fleet;
 pub mod idle;
 pub mod keep_alive;
 pub mod lambda;
+/// The in-memory fake fleet, for tests (the library's own and, with the `testing` feature, others').
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod model;
 pub mod pacing;

@@ -91,3 +91,45 @@ fn the_library_has_no_import_cycle() {
     }
     assert!(cycles.is_empty(), "import cycles:\n{}", cycles.join("\n"));
 }
+
+/// No library file over 500 lines and no function over 80 (tests aside): split by concept first.
+#[test]
+fn library_files_and_functions_stay_small() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("shared/src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut too_big = Vec::new();
+    for (path, text) in &files {
+        if Path::new(path).file_stem().unwrap().to_string_lossy().ends_with("tests") {
+            continue;
+        }
+        let code: Vec<&str> = text.split("\n#[cfg(test)]").next().unwrap().lines().collect();
+        if code.len() > 500 {
+            too_big.push(format!("{path}: {} lines", code.len()));
+        }
+        for (start, line) in code.iter().enumerate() {
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "async fn ",
+                "pub async fn ",
+                "pub(crate) fn ",
+                "pub(crate) async fn ",
+                "pub(super) fn ",
+                "pub(super) async fn ",
+            ]
+            .iter()
+            .any(|p| trimmed.starts_with(p));
+            if !is_fn || trimmed.ends_with(';') {
+                continue;
+            }
+            let end = code[start..].iter().position(|l| *l == format!("{indent}}}")).map_or(code.len(), |n| start + n);
+            if end - start + 1 > 80 {
+                too_big.push(format!("{path}:{}: a function of {} lines", start + 1, end - start + 1));
+            }
+        }
+    }
+    assert!(too_big.is_empty(), "{}", too_big.join("\n"));
+}
