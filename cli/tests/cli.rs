@@ -19,7 +19,7 @@ use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use serde_json::{json, Value};
 use testkit::{seed_demo_fleet, Moto, Seeder, DEMO_CLUSTERS};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 const STACK: &str = "previews-saver";
@@ -113,26 +113,7 @@ async fn answer(fleet: &AwsFleet, method: &str, path: &str, body: &[u8]) -> (u16
 }
 
 async fn read(socket: &mut tokio::net::TcpStream) -> (String, String, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = socket.read(&mut chunk).await.unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
-                break;
-            }
-        }
-    }
+    let buf = testkit::fault_proxy::read_request(socket).await.unwrap_or_default();
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(buf.len());
     let head = String::from_utf8_lossy(&buf[..end]).to_string();
     let mut first = head.lines().next().unwrap_or_default().split(' ');

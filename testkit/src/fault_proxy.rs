@@ -212,7 +212,8 @@ fn query_action(request: &[u8]) -> Option<String> {
     Some(format!("elasticloadbalancing:{action}"))
 }
 
-async fn read_request(client: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+/// One HTTP/1.1 request read whole: its head and as much body as `content-length` says.
+pub async fn read_request(client: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

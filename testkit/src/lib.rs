@@ -379,6 +379,27 @@ pub async fn seed_demo_fleet(s: &Seeder) {
     s.service("payments-prod", "checkout", 6, &[("Environment", "dev")]).await;
 }
 
+/// How every end-to-end test starts: the functions built, a moto server of its own seeded with
+/// the demo fleet, and the fleet as seeded.
+pub struct DemoFleet {
+    pub moto: Moto,
+    pub sdk: SdkConfig,
+    pub seeder: Seeder,
+    pub before: BTreeMap<String, ServiceState>,
+}
+
+impl DemoFleet {
+    pub async fn start() -> DemoFleet {
+        build_functions();
+        let moto = Moto::start();
+        let sdk = moto.sdk_config().await;
+        let seeder = Seeder::new(&sdk);
+        seed_demo_fleet(&seeder).await;
+        let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+        DemoFleet { moto, sdk, seeder, before }
+    }
+}
+
 /// `cargo lambda watch` serving the workspace's functions, stopped on drop.
 pub struct LambdaWatch {
     _process: Owned,

@@ -2,7 +2,7 @@
 //! and the files in `events/`, against moto server.
 
 use serde_json::Value;
-use testkit::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, DEMO_CLUSTERS};
+use testkit::{event_file, DemoFleet, LambdaWatch, DEMO_CLUSTERS};
 
 const ASLEEP_AFTER_FRIDAY: [&str; 4] =
     ["previews/pr-101-web", "previews/pr-101-api", "dev-tools/grafana", "dev-tools/search"];
@@ -13,12 +13,7 @@ fn count(summary: &Value, action: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn functions_sleep_and_wake_the_demo_fleet_through_cargo_lambda() {
-    build_functions();
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    let seeder = Seeder::new(&sdk);
-    seed_demo_fleet(&seeder).await;
-    let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let DemoFleet { moto, seeder, before, .. } = DemoFleet::start().await;
     let watch = LambdaWatch::start(&moto.env());
 
     let plan = watch.invoke_file("scale-down", &event_file("what-if-friday-20h.json")).unwrap();
@@ -94,11 +89,7 @@ fn writes(summary: &Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reconcile_and_wake_through_cargo_lambda() {
-    build_functions();
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    let seeder = Seeder::new(&sdk);
-    seed_demo_fleet(&seeder).await;
+    let DemoFleet { moto, seeder, .. } = DemoFleet::start().await;
     let watch = LambdaWatch::start(&moto.env());
 
     let evening = watch.invoke_file("reconcile", &event_file("friday-evening.json")).unwrap();
@@ -186,12 +177,7 @@ impl Step<'_> {
 /// Every sleep must really happen, and every wake restore the fleet exactly.
 #[tokio::test(flavor = "multi_thread")]
 async fn scheduled_functions_sleep_and_wake_at_the_real_clock_with_what_the_template_sends() {
-    build_functions();
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    let seeder = Seeder::new(&sdk);
-    seed_demo_fleet(&seeder).await;
-    let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let DemoFleet { moto, seeder, before, .. } = DemoFleet::start().await;
     let with = |schedule: &str| {
         let mut env = moto.env();
         env.push(("DEFAULT_SCHEDULE".into(), schedule.into()));

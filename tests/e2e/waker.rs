@@ -4,18 +4,13 @@
 
 use aws_sdk_elasticloadbalancingv2 as elb;
 use serde_json::Value;
-use testkit::{build_functions, event_file, seed_demo_fleet, LambdaWatch, Moto, Seeder, DEMO_CLUSTERS};
+use testkit::{event_file, DemoFleet, LambdaWatch, DEMO_CLUSTERS};
 
 const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_to_the_waking_target_group_wakes_its_service_through_cargo_lambda() {
-    build_functions();
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    let seeder = Seeder::new(&sdk);
-    seed_demo_fleet(&seeder).await;
-    let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let DemoFleet { moto, sdk, seeder, before } = DemoFleet::start().await;
     let watch = LambdaWatch::start(&moto.env());
     watch.invoke_file("scale-down", &event_file("friday-evening.json")).unwrap();
     assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].desired, 0);
