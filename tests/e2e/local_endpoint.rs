@@ -51,3 +51,24 @@ async fn issue9_item12_the_local_endpoint_recipe_serves_a_seeded_fleet_until_sto
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The quick start's `scripts/demo.sh` and the local-endpoint recipe run the demo by name,
+/// `cargo run --quiet -p ecs-cost-saver-testkit --bin demo`: that must name exactly one
+/// executable (without `-p`, cargo lists the kit's `demo` twice and refuses). An unknown flag
+/// makes it print its usage and stop, without starting anything.
+#[test]
+fn the_scripts_run_the_demo_binary_by_name() {
+    for script in ["scripts/demo.sh", "scripts/local-endpoint.sh"] {
+        let text = std::fs::read_to_string(project_root().join(script)).unwrap();
+        assert!(text.contains("cargo run --quiet -p ecs-cost-saver-testkit --bin demo"), "{script}");
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(project_root())
+        .args(["run", "--quiet", "-p", "ecs-cost-saver-testkit", "--bin", "demo", "--", "--no-such-flag"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("usage: demo [--serve [--port N]]"), "{stderr}");
+}
