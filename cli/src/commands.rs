@@ -220,11 +220,9 @@ async fn wake(
 
 /// A function's raw answer as an error line repeats it: a few hundred characters at most.
 fn cut(raw: &str) -> String {
-    const MAX: usize = 300;
-    match raw.char_indices().nth(MAX) {
-        None if raw.is_empty() => "(an empty answer)".into(),
-        None => raw.to_string(),
-        Some((end, _)) => format!("{}… ({} bytes in all)", &raw[..end], raw.len()),
+    match raw {
+        "" => "(an empty answer)".into(),
+        _ => ecs_cost_saver::text::cut(raw, 300),
     }
 }
 

@@ -26,7 +26,12 @@ mod tests {
         assert_eq!(now().nanosecond(), 0);
         let t = DateTime::parse_from_rfc3339("2026-12-01T07:41:15.999999999Z").unwrap().with_timezone(&Utc);
         assert_eq!(whole_seconds(t).to_rfc3339(), "2026-12-01T07:41:15+00:00");
-        // A leap-second representation (nanoseconds past 1e9) truncates to the second too.
-        assert_eq!(whole_seconds(t).nanosecond(), 0);
+        // A leap second (chrono's nanoseconds past 1e9) is still that second, never the next.
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc();
+        assert_eq!(whole_seconds(leap).nanosecond(), 1_000_000_000);
+        assert_eq!(whole_seconds(leap).timestamp(), leap.timestamp());
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -170,7 +170,7 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
         (None, None) => return Err(bad("say how long: `hours` or `until`".into())),
     };
     // Whole seconds: the keep-alive tag holds seconds, and what is written must read back as is.
-    Ok(WakeRequest { selector, until: until.trunc_subsecs(0), now, dry_run, cover_idle_after: false })
+    Ok(WakeRequest { selector, until: crate::clock::whole_seconds(until), now, dry_run, cover_idle_after: false })
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {

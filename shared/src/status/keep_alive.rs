@@ -64,7 +64,9 @@ pub async fn set_keep_alive<F: ReadFleet + ChangeService>(
             }
             let value = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             // The value must read back as the planner reads it.
-            if KeepAlive::parse(&value).ok().and_then(|k| k.expiry(view.zone)) != until.with_nanosecond(0) {
+            if KeepAlive::parse(&value).ok().and_then(|k| k.expiry(view.zone))
+                != Some(crate::clock::whole_seconds(until))
+            {
                 return Err(SetKeepAliveError::Invalid(format!("keep-alive `{value}` would not read back")));
             }
             fleet.tag(&s.id, key, &value).await?;
