@@ -8,7 +8,12 @@ scripts/setup.sh --browser
 export SAM_CLI_TELEMETRY=0
 export PATH="$PWD/.venv/bin:$PATH"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints how long the one before it took, so a slow CI run shows where the time went.
+last=$SECONDS
+step() {
+  printf '\n==> %s   (previous step: %ds, total %ds)\n' "$*" $((SECONDS - last)) "$SECONDS"
+  last=$SECONDS
+}
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -33,3 +38,4 @@ ls -l .aws-sam/build/{ScaleDown,ScaleUp,Reconcile,Wake,Waker}Function/bootstrap
 # One closing line with the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' target/test-output.log
+printf 'time: sam build %ds, total %ds\n' $((SECONDS - last)) "$SECONDS"
