@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo run --quiet -p ecs-cost-saver-testkit --bin demo
+cargo run --quiet --bin demo

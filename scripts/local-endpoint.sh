@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec cargo run --quiet -p ecs-cost-saver-testkit --bin demo -- --serve "$@"
+exec cargo run --quiet --bin demo -- --serve "$@"

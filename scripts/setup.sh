@@ -17,5 +17,7 @@ if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]
 fi
 echo "Installing Python tools into .venv (first run only) ..."
 python3 -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+# uv (from PyPI) installs the same pinned requirements in about 20 s, where pip takes about 100.
+.venv/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+.venv/bin/uv pip install --quiet --python .venv/bin/python -r requirements.txt
 echo "$want" > "$stamp"

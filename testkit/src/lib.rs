@@ -451,39 +451,30 @@ impl LambdaWatch {
     }
 }
 
-/// Builds the function binaries up front, so the first invoke does not wait for a compile.
+/// Builds every binary of the workspace up front (the five functions and `demo`), so the first
+/// invoke does not wait for a compile. One `cargo build --bins` with no `-p`: the same package
+/// selection, so the same feature resolution, as the `cargo run --bin <function>` that
+/// `cargo lambda watch` runs. Selecting packages here (`-p scale-down …`) resolves other features
+/// and, on a cold `target/`, compiles the whole SDK once more for nothing.
+pub fn build_binaries() {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status =
+            Command::new(cargo).current_dir(project_root()).args(["build", "--quiet", "--bins"]).status().unwrap();
+        status.success()
+    });
+    assert!(built, "building the binaries failed");
+}
+
+/// Builds the function binaries up front (see `build_binaries`).
 pub fn build_functions() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(project_root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "scale-down",
-            "-p",
-            "scale-up",
-            "-p",
-            "reconcile",
-            "-p",
-            "wake",
-            "-p",
-            "waker",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the functions failed");
+    build_binaries();
 }
 
 /// Builds the `demo` binary (this kit's) and returns its path.
 pub fn build_demo() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(project_root())
-        .args(["build", "--quiet", "-p", "ecs-cost-saver-testkit", "--bin", "demo"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the demo failed");
+    build_binaries();
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from);
     target.join("debug/demo")
 }

@@ -53,19 +53,20 @@ async fn issue9_item12_the_local_endpoint_recipe_serves_a_seeded_fleet_until_sto
 }
 
 /// The quick start's `scripts/demo.sh` and the local-endpoint recipe run the demo by name,
-/// `cargo run --quiet -p ecs-cost-saver-testkit --bin demo`: that must name exactly one
-/// executable (without `-p`, cargo lists the kit's `demo` twice and refuses). An unknown flag
-/// makes it print its usage and stop, without starting anything.
+/// `cargo run --quiet --bin demo`: that must name exactly one executable of the workspace. No
+/// `-p`: the same package selection as `cargo lambda watch`'s `cargo run --bin <function>`, so
+/// one feature resolution and one build of the SDK serve the demo and the functions it runs.
+/// An unknown flag makes it print its usage and stop, without starting anything.
 #[test]
 fn the_scripts_run_the_demo_binary_by_name() {
     for script in ["scripts/demo.sh", "scripts/local-endpoint.sh"] {
         let text = std::fs::read_to_string(project_root().join(script)).unwrap();
-        assert!(text.contains("cargo run --quiet -p ecs-cost-saver-testkit --bin demo"), "{script}");
+        assert!(text.contains("cargo run --quiet --bin demo"), "{script}");
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(project_root())
-        .args(["run", "--quiet", "-p", "ecs-cost-saver-testkit", "--bin", "demo", "--", "--no-such-flag"])
+        .args(["run", "--quiet", "--bin", "demo", "--", "--no-such-flag"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
