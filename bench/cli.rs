@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::run::run;
+use ecs_cost_saver::summary::Reported;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use serde_json::Value;
 use testkit::{project_root, Moto, Seeder};
@@ -81,10 +82,10 @@ async fn main() {
     let fleet = AwsFleet::new(&sdk);
     let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
     let down = Invocation { mode: Mode::ScaleDown, now: at("2030-11-22T20:00:00Z"), dry_run: false, force: false };
-    let slept = run(&fleet, &config, down).await.unwrap();
-    eprintln!("asleep: {}", slept.count("scaled_down"));
+    let slept = run(&fleet, &config, down, None).await.unwrap();
+    eprintln!("asleep: {}", slept.count(Reported::ScaledDown));
     let reconcile = Invocation { mode: Mode::Reconcile, now: at(FRIDAY_EVENING), dry_run: true, force: false };
-    let reconciled = run(&fleet, &config, reconcile).await.unwrap();
+    let reconciled = run(&fleet, &config, reconcile, None).await.unwrap();
     let reconcile_reads: u32 = reconciled.aws_calls.values().sum();
 
     let mut starts: Vec<Duration> = (0..STARTS).map(|_| cli(&moto, &["--version"]).0).collect();

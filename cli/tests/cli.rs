@@ -8,6 +8,7 @@
 //! them; review the diff). Times are fixed with `--at` in 2030: moto stamps deployments with the
 //! real clock, and the grace period must be long over.
 
+use ecs_cost_saver::summary::Reported;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -100,7 +101,7 @@ async fn answer(fleet: &AwsFleet, method: &str, path: &str, body: &[u8]) -> (u16
         }
         let config = Config::from_lookup(|k| stack_settings().get(k).cloned()).unwrap();
         let payload: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        return match ecs_cost_saver::lambda::handle_wake(&config, fleet, payload, Utc::now()).await {
+        return match ecs_cost_saver::lambda::handle_wake(&config, fleet, payload, Utc::now(), None).await {
             Ok(report) => (200, String::new(), report.to_string()),
             Err(d) => (
                 200,
@@ -169,8 +170,8 @@ async fn fleet_asleep_on_friday_evening() -> (Moto, aws_config::SdkConfig, Seede
     seed_demo_fleet(&seeder).await;
     let config = Config::from_lookup(|k| stack_settings().get(k).cloned()).unwrap();
     let inv = Invocation { mode: Mode::ScaleDown, now: at("2030-11-22T20:00:00Z"), dry_run: false, force: false };
-    let down = run(&AwsFleet::new(&sdk), &config, inv).await.unwrap();
-    assert_eq!(down.count("scaled_down"), 4, "{:#?}", down.services);
+    let down = run(&AwsFleet::new(&sdk), &config, inv, None).await.unwrap();
+    assert_eq!(down.count(Reported::ScaledDown), 4, "{:#?}", down.services);
     (moto, sdk, seeder)
 }
 
@@ -203,7 +204,7 @@ async fn status_explain_and_next_print_what_the_planner_says() {
     // The reads of one reconcile, at most twice over (plus the one Lambda call for the settings).
     let config = Config::from_lookup(|k| stack_settings().get(k).cloned()).unwrap();
     let inv = Invocation { mode: Mode::Reconcile, now: at(FRIDAY_EVENING), dry_run: true, force: false };
-    let reconcile = run(&AwsFleet::new(&moto.sdk_config().await), &config, inv).await.unwrap();
+    let reconcile = run(&AwsFleet::new(&moto.sdk_config().await), &config, inv, None).await.unwrap();
     let (status_reads, reconcile_reads): (u64, u32) =
         (calls.values().filter_map(Value::as_u64).sum(), reconcile.aws_calls.values().sum());
     println!("status: {status_reads} AWS reads, a dry-run reconcile {reconcile_reads}");

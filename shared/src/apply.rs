@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::fleet::{CallError, ChangeService, ReadFleet};
+use crate::fleet::{CallError, ChangeService, ReadFleet, RouteRequests};
 use crate::model::{Bounds, Fresh, ServiceId};
 use crate::pacing::Limits;
 use crate::plan::{Action, Plan, PlanEntry};
@@ -55,18 +55,9 @@ impl Outcome {
 }
 
 /// Applies every entry, up to `limits.concurrency` services at a time; outcomes come back in plan
-/// order. A service is started only before the deadline, and always finished once started.
-pub async fn apply<F: ReadFleet + ChangeService>(
-    plan: &Plan,
-    fleet: &F,
-    saved_key: &str,
-    limits: &Limits,
-) -> Vec<Outcome> {
-    apply_routed(plan, fleet, saved_key, None, limits).await
-}
-
-/// `apply`, also routing the load balancer rules of services put or kept asleep to the waker.
-pub async fn apply_routed<F: ReadFleet + ChangeService>(
+/// order. A service is started only before the deadline, and always finished once started. With
+/// `routing`, the load balancer rules of services put or kept asleep are routed to the waker.
+pub async fn apply<F: ReadFleet + ChangeService + RouteRequests>(
     plan: &Plan,
     fleet: &F,
     saved_key: &str,
@@ -84,7 +75,7 @@ pub async fn apply_routed<F: ReadFleet + ChangeService>(
 }
 
 /// One pass over `outcomes`: the check before writing, the writes, the check after.
-async fn apply_pass<F: ReadFleet + ChangeService>(
+async fn apply_pass<F: ReadFleet + ChangeService + RouteRequests>(
     mut outcomes: Vec<Outcome>,
     fleet: &F,
     saved_key: &str,
@@ -108,7 +99,7 @@ async fn apply_pass<F: ReadFleet + ChangeService>(
 /// bucket refill, and only when the deadline leaves room for it. Each resumes where it stopped,
 /// through the same checks as the first pass: a sleep whose saved state was written goes on as a
 /// keep-asleep, so `saved` is never rewritten.
-async fn second_pass<F: ReadFleet + ChangeService>(
+async fn second_pass<F: ReadFleet + ChangeService + RouteRequests>(
     outcomes: &mut [Outcome],
     fleet: &F,
     saved_key: &str,
@@ -152,7 +143,7 @@ async fn second_pass<F: ReadFleet + ChangeService>(
 /// The rest of a failed change: what the second pass applies.
 fn resume(o: &Outcome) -> PlanEntry {
     let mut entry = o.entry.clone();
-    if let Action::ScaleDown { saved, has_target } = &entry.action {
+    if let Action::ScaleDown { saved, has_target, .. } = &entry.action {
         // `saved` is its first write: once written, what is left is exactly a keep-asleep.
         if !o.steps.is_empty() {
             let value = saved.to_tag_value().unwrap_or_default();
@@ -232,7 +223,7 @@ async fn confirm<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_
 
 /// The check after writing (see the module comment): every service this run changed, read again
 /// in batches, with its scalable target where it has one.
-async fn recheck<F: ReadFleet + ChangeService>(
+async fn recheck<F: ReadFleet + ChangeService + RouteRequests>(
     outcomes: &mut [Outcome],
     fleet: &F,
     saved_key: &str,
@@ -304,7 +295,7 @@ fn write_back_value(entry: &PlanEntry) -> Option<String> {
     .filter(|v| !v.is_empty())
 }
 
-async fn apply_entry<C: ChangeService>(
+async fn apply_entry<C: ChangeService + RouteRequests>(
     mut outcome: Outcome,
     changer: &C,
     saved_key: &str,
@@ -324,13 +315,13 @@ async fn apply_entry<C: ChangeService>(
     match &outcome.error {
         Some(e) => tracing::error!(service = %entry.id, error = %e, done = ?outcome.steps, "service failed"),
         None => tracing::info!(
-            service = %entry.id, action = entry.action.name(false), from = %entry.from, to = %entry.to, "changed"
+            service = %entry.id, action = %entry.action.reported(false), from = %entry.from, to = %entry.to, "changed"
         ),
     }
     outcome
 }
 
-async fn apply_one<C: ChangeService>(
+async fn apply_one<C: ChangeService + RouteRequests>(
     entry: &PlanEntry,
     changer: &C,
     saved_key: &str,
@@ -340,7 +331,7 @@ async fn apply_one<C: ChangeService>(
 ) -> Result<(), CallError> {
     let id: &ServiceId = &entry.id;
     match &entry.action {
-        Action::ScaleDown { saved, has_target } => {
+        Action::ScaleDown { saved, has_target, .. } => {
             let value = saved.to_tag_value().map_err(|problem| refused(id, problem))?;
             changer.tag(id, saved_key, &value).await?;
             steps.push(format!("saved `{value}`"));
@@ -376,7 +367,7 @@ async fn apply_one<C: ChangeService>(
 
 /// Before the count goes to 0: the load balancer's requests to the waker, not to an empty
 /// target group (a 503). What cannot be covered is said in the steps.
-async fn route<C: ChangeService>(
+async fn route<C: RouteRequests>(
     changer: &C,
     entry: &PlanEntry,
     routing: Option<Routing<'_>>,

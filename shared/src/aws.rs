@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use crate::cost::TaskSize;
-use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
+use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, Selector};
 use crate::model::{Bounds, Fresh, ServiceId};
 
 mod client;
@@ -263,6 +263,16 @@ impl ReadFleet for AwsFleet {
             .await
     }
 
+    fn calls(&self) -> BTreeMap<String, u32> {
+        self.calls.lock().expect("call counter poisoned").clone()
+    }
+
+    fn retries(&self) -> BTreeMap<String, u32> {
+        self.retries.lock().expect("retry counter poisoned").clone()
+    }
+}
+
+impl ReadTraffic for AwsFleet {
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
         let tags = self.elb_tags(&[target_group_arn.to_string()]).await?;
         Ok(tags.iter().find_map(|(_, tags)| ServiceId::from_arn(tags.get(key)?)))
@@ -280,14 +290,6 @@ impl ReadFleet for AwsFleet {
     async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
         let found = self.tagged(&["elasticloadbalancing:targetgroup"], key, None).await?;
         Ok(found.into_iter().filter_map(|(arn, tags)| Some((arn, tags.get(key)?.clone()))).collect())
-    }
-
-    fn calls(&self) -> BTreeMap<String, u32> {
-        self.calls.lock().expect("call counter poisoned").clone()
-    }
-
-    fn retries(&self) -> BTreeMap<String, u32> {
-        self.retries.lock().expect("retry counter poisoned").clone()
     }
 }
 

@@ -4,8 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::plan::IDLE_REASON;
-use crate::summary::Summary;
+use crate::summary::{Caller, Reported, Summary};
 
 pub const NAMESPACE: &str = "ECSCostSaver";
 pub const DIMENSION: &str = "Function";
@@ -29,27 +28,37 @@ pub const METRICS: [(&str, &str); 11] = [
 /// The metric values of one run, in `METRICS` order. `ServicesAwake` is only known when the run
 /// looked at the whole scope: `scale-up` and `wake` see just the services they restore.
 fn values(summary: &Summary) -> [Option<f64>; 11] {
-    let count = |names: &[&str]| Some(f64::from(names.iter().map(|n| summary.count(n)).sum::<u32>()));
-    let whole_scope = matches!(summary.mode, "scale-down" | "reconcile");
+    let count = |actions: &[Reported]| Some(f64::from(actions.iter().map(|a| summary.count(*a)).sum::<u32>()));
+    let whole_scope = summary.caller.sees_whole_scope();
     let failed = summary.failures().count() as u32;
     let asleep = summary.savings.asleep_services;
     let awake = (summary.services.len() as u32).saturating_sub(asleep + failed);
     [
         Some(f64::from(asleep)),
         whole_scope.then_some(f64::from(awake)),
-        count(&["scaled_down", "kept_asleep"]),
-        count(&["restored"]),
-        count(&["skipped"]),
+        count(&[Reported::ScaledDown, Reported::KeptAsleep]),
+        count(&[Reported::Restored]),
+        count(&[Reported::Skipped]),
         Some(f64::from(failed)),
         Some(f64::from(summary.aws_retries.values().sum::<u32>())),
         Some(summary.savings.hourly_usd_avoided),
         Some(summary.savings.usd_saved),
-        count(&["woken_by_request"]),
-        Some(
-            summary.services.iter().filter(|s| s.action == "scaled_down" && s.reason.starts_with(IDLE_REASON)).count()
-                as f64,
-        ),
+        count(&[Reported::WokenByRequest]),
+        Some(summary.services.iter().filter(|s| s.action == Reported::ScaledDown && s.idle).count() as f64),
     ]
+}
+
+/// Logs what a function returns (`report`, carrying `summary`) as one line, then the run's EMF
+/// metrics: every function ends its work with exactly these two lines.
+pub fn publish(report: &impl serde::Serialize, summary: &Summary) {
+    let json = serde_json::to_string(report).unwrap_or_default();
+    let finished = match summary.caller {
+        Caller::Run(_) => "run finished",
+        Caller::Wake => "wake finished",
+        Caller::Waker => "waker finished",
+    };
+    tracing::info!(summary = %json, "{finished}");
+    emit(summary);
 }
 
 /// The EMF document for one run of `function` at `timestamp_ms` (milliseconds since the epoch).
@@ -63,7 +72,7 @@ pub fn document(function: &str, summary: &Summary, timestamp_ms: i64) -> Value {
         }
     }
     root.insert(DIMENSION.into(), json!(function));
-    root.insert("mode".into(), json!(summary.mode));
+    root.insert("mode".into(), json!(summary.caller.name()));
     root.insert(
         "_aws".into(),
         json!({
@@ -84,7 +93,7 @@ pub fn emit(summary: &Summary) {
     if summary.dry_run {
         return;
     }
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| summary.mode.to_string());
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| summary.caller.name().to_string());
     let now = chrono::Utc::now().timestamp_millis();
     println!("{}", document(&function, summary, now));
 }

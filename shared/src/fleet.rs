@@ -1,5 +1,8 @@
-//! The two capabilities the core needs from the outside world: reading the fleet and changing
-//! one service. The AWS adapter and the in-memory fake both implement them.
+//! What the core needs from the outside world, one trait per capability: reading services
+//! (ECS, Application Auto Scaling, task definitions), reading traffic (load balancer tags and
+//! CloudWatch), changing one service, and routing its requests. The AWS adapter and the
+//! in-memory fake implement all four; each piece of the core asks only for what it uses, and the
+//! entry points for all of it (`Fleet`).
 
 use std::collections::BTreeMap;
 
@@ -80,6 +83,17 @@ pub trait ReadFleet {
         task_definitions: &[String],
     ) -> impl Future<Output = BTreeMap<String, Result<TaskSize, String>>> + Send;
 
+    /// AWS calls made so far, per operation.
+    fn calls(&self) -> BTreeMap<String, u32>;
+
+    /// Retried attempts so far (throttling, 5xx, dropped connections), per operation.
+    fn retries(&self) -> BTreeMap<String, u32> {
+        BTreeMap::new()
+    }
+}
+
+/// What the load balancers say: which service a waking group wakes, and requests served.
+pub trait ReadTraffic {
     /// The service a waking target group wakes, read from its `key` tag (a service ARN); `None`
     /// when the target group carries no such tag (not one of the tool's).
     fn woken_by(
@@ -100,17 +114,9 @@ pub trait ReadFleet {
 
     /// Every waking target group (carrying `key`), with the service ARN it wakes.
     fn waking_groups(&self, key: &str) -> impl Future<Output = Result<Vec<(String, String)>, CallError>> + Send;
-
-    /// AWS calls made so far, per operation.
-    fn calls(&self) -> BTreeMap<String, u32>;
-
-    /// Retried attempts so far (throttling, 5xx, dropped connections), per operation.
-    fn retries(&self) -> BTreeMap<String, u32> {
-        BTreeMap::new()
-    }
 }
 
-pub trait ChangeService: RouteRequests {
+pub trait ChangeService {
     /// Desired count, `key` tag and target groups of each service as they are now (fresh,
     /// batched reads); services that no longer exist are absent.
     fn current(&self, ids: &[ServiceId], key: &str) -> impl Future<Output = Result<Vec<Fresh>, CallError>> + Send;
@@ -121,8 +127,6 @@ pub trait ChangeService: RouteRequests {
 }
 
 /// Routing a sleeping service's load balancer requests to the waker, and back (see `routing`).
-/// Every backend that changes services can route: a supertrait, so the executor's bounds stay
-/// `ChangeService`.
 pub trait RouteRequests {
     /// Every rule of every listener of the load balancers these target groups belong to.
     fn listener_rules(
@@ -157,3 +161,9 @@ pub trait RouteRequests {
     /// Whether each of these target groups has at least one healthy target.
     fn all_healthy(&self, target_groups: &[String]) -> impl Future<Output = Result<bool, CallError>> + Send;
 }
+
+/// Everything at once: what the entry points (`run`, `wake`, the waker) take, since whether a
+/// run routes requests or reads traffic is known only from its configuration.
+pub trait Fleet: ReadFleet + ReadTraffic + ChangeService + RouteRequests {}
+
+impl<T: ReadFleet + ReadTraffic + ChangeService + RouteRequests> Fleet for T {}

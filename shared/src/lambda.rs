@@ -11,11 +11,12 @@ use serde_json::Value;
 use crate::aws::AwsFleet;
 use crate::config::Config;
 use crate::event::{parse_invocation, parse_payload};
-use crate::fleet::{ChangeService, ReadFleet};
+use crate::fleet::Fleet;
 use crate::plan::Mode;
-use crate::run::run_until;
+use crate::run::run;
+use crate::summary::Reported;
 use crate::summary::Summary;
-use crate::wake::{parse_wake, wake_until, WakeError, WakeReport};
+use crate::wake::{parse_wake, wake, WakeError, WakeReport};
 
 /// Once per cold start: JSON logs when Lambda asks for them, configuration (failing before any
 /// AWS call, naming the bad variable) and the clients.
@@ -65,7 +66,7 @@ async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error>
                 JsonFunction::Scheduled(mode) => {
                     Response::Summary(handle(mode, config, fleet, payload, clock, deadline).await?)
                 }
-                JsonFunction::Wake => Response::Json(handle_wake_until(config, fleet, payload, clock, deadline).await?),
+                JsonFunction::Wake => Response::Json(handle_wake(config, fleet, payload, clock, deadline).await?),
             })
         })
     }))
@@ -74,7 +75,7 @@ async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error>
 
 /// One event: parse (no AWS call for a bad payload), run, log the summary, and fail the
 /// invocation after the rest is done when any service failed.
-pub async fn handle<F: ReadFleet + ChangeService>(
+pub async fn handle<F: Fleet>(
     mode: Mode,
     config: &Config,
     fleet: &F,
@@ -84,11 +85,8 @@ pub async fn handle<F: ReadFleet + ChangeService>(
 ) -> Result<Summary, Diagnostic> {
     let inv = parse_invocation(&payload, mode, clock, config.dry_run)
         .map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
-    let summary =
-        run_until(fleet, config, inv, deadline).await.map_err(|e| diagnostic("DiscoveryFailed", e.to_string()))?;
-    let json = serde_json::to_string(&summary).unwrap_or_default();
-    tracing::info!(summary = %json, "run finished");
-    crate::emf::emit(&summary);
+    let summary = run(fleet, config, inv, deadline).await.map_err(|e| diagnostic("DiscoveryFailed", e.to_string()))?;
+    crate::emf::publish(&summary, &summary);
     // An error makes the scheduler retry and the alarms fire; the full summary is in the log.
     services_failed(&summary)?;
     Ok(summary)
@@ -125,7 +123,7 @@ pub async fn serve_waker() -> Result<(), lambda_runtime::Error> {
 }
 
 /// One request to the waker: always an HTTP answer (the load balancer shows errors as 502s).
-pub async fn handle_waker<F: ReadFleet + ChangeService>(
+pub async fn handle_waker<F: Fleet>(
     config: &Config,
     fleet: &F,
     request: AlbTargetGroupRequest,
@@ -139,18 +137,9 @@ pub async fn handle_waker<F: ReadFleet + ChangeService>(
 }
 
 /// A direct invocation answers with the report or a typed error; a Function URL request with an
-/// HTTP response whose status says what went wrong (400, 403, 404, 422, 502).
-pub async fn handle_wake<F: ReadFleet + ChangeService>(
-    config: &Config,
-    fleet: &F,
-    payload: Value,
-    clock: DateTime<Utc>,
-) -> Result<Value, Diagnostic> {
-    handle_wake_until(config, fleet, payload, clock, None).await
-}
-
-/// Like `handle_wake`, starting no service after `deadline`.
-pub async fn handle_wake_until<F: ReadFleet + ChangeService>(
+/// HTTP response whose status says what went wrong (400, 403, 404, 422, 502). No service is
+/// started after `deadline`.
+pub async fn handle_wake<F: Fleet>(
     config: &Config,
     fleet: &F,
     payload: Value,
@@ -166,7 +155,7 @@ pub async fn handle_wake_until<F: ReadFleet + ChangeService>(
     let (status, body) = match body.and_then(|b| parse_payload(&b).map_err(|e| format!("body: {e}"))) {
         Err(problem) => (400, serde_json::json!({"errorType": "InvalidPayload", "errorMessage": echo_error(&problem)})),
         Ok(inner) => match run_wake(config, fleet, &inner, clock, deadline).await {
-            Ok(report) if report.summary.count("failed") > 0 => {
+            Ok(report) if report.summary.count(Reported::Failed) > 0 => {
                 (500, serde_json::to_value(&report).unwrap_or_default())
             }
             Ok(report) => (200, serde_json::to_value(&report).unwrap_or_default()),
@@ -182,7 +171,7 @@ pub async fn handle_wake_until<F: ReadFleet + ChangeService>(
     }))
 }
 
-async fn run_wake<F: ReadFleet + ChangeService>(
+async fn run_wake<F: Fleet>(
     config: &Config,
     fleet: &F,
     payload: &Value,
@@ -190,10 +179,8 @@ async fn run_wake<F: ReadFleet + ChangeService>(
     deadline: Option<Instant>,
 ) -> Result<WakeReport, WakeError> {
     let request = parse_wake(payload, clock, config)?;
-    let report = wake_until(fleet, config, &request, deadline).await?;
-    let json = serde_json::to_string(&report).unwrap_or_default();
-    tracing::info!(summary = %json, "wake finished");
-    crate::emf::emit(&report.summary);
+    let report = wake(fleet, config, &request, deadline).await?;
+    crate::emf::publish(&report, &report.summary);
     Ok(report)
 }
 
@@ -252,7 +239,9 @@ fn echo_error(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::ReadFleet;
     use crate::memory::{MemoryFleet, MemoryService};
+    use crate::summary::Reported;
     use serde_json::json;
 
     fn friday_evening() -> DateTime<Utc> {
@@ -336,7 +325,7 @@ mod tests {
             let summary = handle(Mode::ScaleDown, &asleep_at_any_hour(), &fleet, payload.clone(), clock, None)
                 .await
                 .unwrap_or_else(|e| panic!("{payload}: {}", e.error_message));
-            assert_eq!(summary.count("scaled_down"), 1, "{payload}: {:?}", summary.services);
+            assert_eq!(summary.count(Reported::ScaledDown), 1, "{payload}: {:?}", summary.services);
             let tag = fleet.service("dev", "a").tags["cost-saver:saved"].clone();
             let saved = crate::saved::SavedState::parse(&tag).unwrap();
             assert_eq!(saved.at, crate::clock::whole_seconds(raw), "{payload}: {tag}");
@@ -344,7 +333,7 @@ mod tests {
 
             let always = Config::from_lookup(|k| (k == "DEFAULT_SCHEDULE").then(|| "always".into())).unwrap();
             let up = handle(Mode::ScaleUp, &always, &fleet, json!({}), Utc::now(), None).await.unwrap();
-            assert_eq!(up.count("restored"), 1, "{payload}: {:?}", up.services);
+            assert_eq!(up.count(Reported::Restored), 1, "{payload}: {:?}", up.services);
             assert_eq!(fleet.service("dev", "a").desired, 2);
             assert!(!fleet.service("dev", "a").tags.contains_key("cost-saver:saved"));
         }
@@ -387,7 +376,7 @@ mod tests {
         let status = |v: &Value| v["statusCode"].as_u64().unwrap();
         let body = |v: &Value| serde_json::from_str::<Value>(v["body"].as_str().unwrap()).unwrap();
 
-        let ok = handle_wake(&config, &fleet, url_event(r#"{"cluster":"previews","hours":2}"#), friday_evening())
+        let ok = handle_wake(&config, &fleet, url_event(r#"{"cluster":"previews","hours":2}"#), friday_evening(), None)
             .await
             .unwrap();
         assert_eq!(status(&ok), 200, "{ok}");
@@ -402,7 +391,7 @@ mod tests {
             (r#"{"cluster":"gone","hours":2}"#, 404, "NotFound"),
             (r#"{"cluster":"previews","hours":500}"#, 400, "InvalidPayload"),
         ] {
-            let answer = handle_wake(&config, &fleet, url_event(request), friday_evening()).await.unwrap();
+            let answer = handle_wake(&config, &fleet, url_event(request), friday_evening(), None).await.unwrap();
             assert_eq!(status(&answer), want, "{request}: {answer}");
             assert_eq!(body(&answer)["errorType"], kind);
         }
@@ -413,8 +402,9 @@ mod tests {
     async fn wake_invoked_directly_returns_typed_errors() {
         let config = Config::from_lookup(|_| None).unwrap();
         let fleet = wake_fleet();
-        let err =
-            handle_wake(&config, &fleet, json!({"cluster": "prod", "hours": 1}), friday_evening()).await.unwrap_err();
+        let err = handle_wake(&config, &fleet, json!({"cluster": "prod", "hours": 1}), friday_evening(), None)
+            .await
+            .unwrap_err();
         assert_eq!(err.error_type, "Protected");
         assert!(err.error_message.contains("prod/db"), "{}", err.error_message);
         let ok = handle_wake(
@@ -422,6 +412,7 @@ mod tests {
             &fleet,
             json!({"cluster": "previews", "service": "web", "hours": 1}),
             friday_evening(),
+            None,
         )
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 
 use crate::cost::{Launch, TaskSize};
-use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, Selector};
+use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, Selector};
 use crate::model::{Bounds, Fresh, ObservedService, SchedulingStrategy, ServiceId, Tags};
 
 mod load_balancers;
@@ -363,6 +363,12 @@ impl ReadFleet for MemoryFleet {
             .collect()
     }
 
+    fn calls(&self) -> BTreeMap<String, u32> {
+        self.lock().calls.clone()
+    }
+}
+
+impl ReadTraffic for MemoryFleet {
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
         self.interleave().await;
         let mut state = self.lock();
@@ -395,10 +401,6 @@ impl ReadFleet for MemoryFleet {
                 (t.clone(), n)
             })
             .collect())
-    }
-
-    fn calls(&self) -> BTreeMap<String, u32> {
-        self.lock().calls.clone()
     }
 }
 

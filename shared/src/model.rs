@@ -184,3 +184,49 @@ pub struct Fresh {
     pub tag: Option<String>,
     pub target_groups: Vec<String>,
 }
+
+/// What a summary reports for one service: its `action`, and the key of its count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reported {
+    ScaledDown,
+    WouldScaleDown,
+    KeptAsleep,
+    WouldKeepAsleep,
+    Restored,
+    WouldRestore,
+    /// Restored by the waker, for a request through its load balancer.
+    WokenByRequest,
+    Skipped,
+    Failed,
+    /// The run's deadline came before the service was started: nothing was done to it.
+    NotReached,
+}
+
+impl Reported {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reported::ScaledDown => "scaled_down",
+            Reported::WouldScaleDown => "would_scale_down",
+            Reported::KeptAsleep => "kept_asleep",
+            Reported::WouldKeepAsleep => "would_keep_asleep",
+            Reported::Restored => "restored",
+            Reported::WouldRestore => "would_restore",
+            Reported::WokenByRequest => "woken_by_request",
+            Reported::Skipped => "skipped",
+            Reported::Failed => "failed",
+            Reported::NotReached => "not_reached",
+        }
+    }
+
+    /// Whether it makes the invocation end in an error (the scheduler retries, alarms see it).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Reported::Failed | Reported::NotReached)
+    }
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,6 +1,7 @@
 //! The pure planner: `(observed services, now, config, mode) -> Plan`. Every entry carries its
 //! action and the reason for it; the plan is exactly what a dry run returns.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -8,10 +9,10 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::keep_alive::KeepAliveState;
-use crate::model::{Bounds, ObservedService, SchedulingStrategy, ServiceId};
+use crate::model::{Bounds, ObservedService, Reported, SchedulingStrategy, ServiceId};
 use crate::saved::{SavedState, MAX_DESIRED};
 use crate::schedule::Verdict;
-use crate::tags::{read_tags, Scope, TagView};
+use crate::tags::{read_tags, saved_state, Scope, TagView};
 
 /// How far ahead of the function's clock an ECS timestamp may be and still count as "now".
 const CLOCK_SKEW_MINUTES: i64 = 5;
@@ -91,6 +92,8 @@ pub enum Action {
     ScaleDown {
         saved: SavedState,
         has_target: bool,
+        /// For lack of requests (`reconcile`'s idle sleep), not by its schedule.
+        idle: bool,
     },
     /// Already asleep (carries `saved`) but something woke it: back to 0 without touching `saved`.
     /// `saved` is the tag value read, written back only if a concurrent restore removed it.
@@ -110,15 +113,16 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn name(&self, dry_run: bool) -> &'static str {
+    /// What this action is called when it went through (or, in a dry run, would).
+    pub fn reported(&self, dry_run: bool) -> Reported {
         match (self, dry_run) {
-            (Action::ScaleDown { .. }, false) => "scaled_down",
-            (Action::ScaleDown { .. }, true) => "would_scale_down",
-            (Action::KeepAsleep { .. }, false) => "kept_asleep",
-            (Action::KeepAsleep { .. }, true) => "would_keep_asleep",
-            (Action::Restore { .. }, false) => "restored",
-            (Action::Restore { .. }, true) => "would_restore",
-            (Action::Skip, _) => "skipped",
+            (Action::ScaleDown { .. }, false) => Reported::ScaledDown,
+            (Action::ScaleDown { .. }, true) => Reported::WouldScaleDown,
+            (Action::KeepAsleep { .. }, false) => Reported::KeptAsleep,
+            (Action::KeepAsleep { .. }, true) => Reported::WouldKeepAsleep,
+            (Action::Restore { .. }, false) => Reported::Restored,
+            (Action::Restore { .. }, true) => Reported::WouldRestore,
+            (Action::Skip, _) => Reported::Skipped,
         }
     }
 
@@ -149,6 +153,55 @@ pub fn plan(services: &[ObservedService], config: &Config, invocation: Invocatio
     let mut entries: Vec<PlanEntry> = services.iter().filter_map(|s| plan_one(s, config, invocation)).collect();
     entries.sort_by(|a, b| a.id.cmp(&b.id));
     Plan { invocation, entries }
+}
+
+/// The request counts the planner needs before it can plan `inv`: for `reconcile`, the target
+/// groups of each idle candidate (managed, awake, load-balanced, with an idle-after, no
+/// keep-alive and no `always` schedule), by idle-after window in minutes, as indexes into
+/// `services`. Other modes never idle-sleep, so need none.
+pub fn requests_needed(services: &[ObservedService], config: &Config, inv: Invocation) -> BTreeMap<u32, Vec<usize>> {
+    let mut by_window: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    if inv.mode != Mode::Reconcile {
+        return by_window;
+    }
+    for (i, s) in services.iter().enumerate() {
+        if s.target_groups.is_empty() || s.desired == 0 || !s.is_active() {
+            continue;
+        }
+        let view = read_tags(s, config, inv.now);
+        let candidate = view.scope == Scope::Managed
+            && view.saved.is_none()
+            && view.keep_alive == KeepAliveState::Inactive
+            && !view.schedule.is_always();
+        if let (true, Some(minutes)) = (candidate, view.idle_after) {
+            by_window.entry(minutes).or_default().push(i);
+        }
+    }
+    by_window
+}
+
+/// The scalable targets the planner needs (read after the request counts: an idle sleep is a
+/// sleep): services a plan made without targets would put or keep asleep, and sleeping services
+/// whose saved state records bounds or cannot be read. Which awake services are autoscaled
+/// cannot be known without asking, so a scale-down asks about each service it puts to sleep; a
+/// scale-up asks about exactly the autoscaled ones.
+pub fn targets_needed(services: &[ObservedService], config: &Config, inv: Invocation) -> Vec<ServiceId> {
+    let draft = plan(services, config, inv);
+    let to_sleep: BTreeSet<&ServiceId> = draft
+        .entries
+        .iter()
+        .filter(|e| matches!(e.action, Action::ScaleDown { .. } | Action::KeepAsleep { .. }))
+        .map(|e| &e.id)
+        .collect();
+    services
+        .iter()
+        .filter(|s| s.is_active() && s.strategy == SchedulingStrategy::Replica)
+        .filter(|s| {
+            to_sleep.contains(&s.id)
+                || matches!(saved_state(s, config), Some(Err(_)) | Some(Ok(SavedState { bounds: Some(_), .. })))
+        })
+        .map(|s| s.id.clone())
+        .collect()
 }
 
 /// `None` for services this tool has no business with (out of scope and carrying no saved state).
@@ -298,12 +351,12 @@ fn decide_awake(
     }
     // A value that would not read back is refused by the executor, which reports it `failed`.
     let saved = SavedState { desired: s.desired, bounds: s.scaling, at: inv.now };
-    let why = match idle {
-        _ if inv.force => format!("forced ({})", verdict.why),
-        Some(idle) if verdict.awake => idle,
-        _ => verdict.why,
+    let (why, idle) = match idle {
+        _ if inv.force => (format!("forced ({})", verdict.why), false),
+        Some(idle) if verdict.awake => (idle, true),
+        _ => (verdict.why, false),
     };
-    (Action::ScaleDown { saved, has_target: s.scaling.is_some() }, why)
+    (Action::ScaleDown { saved, has_target: s.scaling.is_some(), idle }, why)
 }
 
 /// `Some(reason)` when `reconcile` should put an awake service to sleep for lack of requests:
@@ -320,7 +373,7 @@ fn idle_reason(s: &ObservedService, view: &TagView, config: &Config, inv: Invoca
     {
         return None;
     }
-    Some(format!("{IDLE_REASON} {minutes} min: no request through its load balancer (idle-after {minutes}m)"))
+    Some(format!("idle for {minutes} min: no request through its load balancer (idle-after {minutes}m)"))
 }
 
 /// Whether the service sleeps when idle and wakes on requests: an idle-after, a load balancer,
@@ -329,9 +382,6 @@ fn idle_reason(s: &ObservedService, view: &TagView, config: &Config, inv: Invoca
 fn wakes_on_request(s: &ObservedService, view: &TagView, config: &Config) -> bool {
     view.idle_after.is_some() && !s.target_groups.is_empty() && config.routing().is_some() && !view.schedule.is_always()
 }
-
-/// How every idle reason starts (the `IdleSlept` metric counts them).
-pub const IDLE_REASON: &str = "idle for";
 
 fn keep_asleep(s: &ObservedService, saved: &str) -> (Action, String) {
     let bounds = s.scaling.is_some_and(|b| b != Bounds::ASLEEP);
@@ -399,7 +449,13 @@ impl fmt::Display for Plan {
         writeln!(f, "{} plan at {}{}", inv.mode.name(), rfc3339(inv.now), if inv.dry_run { " (dry run)" } else { "" })?;
         for e in &self.entries {
             let arrow = if e.action.writes() { format!("{} -> {}", e.from, e.to) } else { e.from.to_string() };
-            writeln!(f, "  {:<18} {:<40} {arrow}: {}", e.action.name(inv.dry_run), e.id.to_string(), e.reason)?;
+            writeln!(
+                f,
+                "  {:<18} {:<40} {arrow}: {}",
+                e.action.reported(inv.dry_run).name(),
+                e.id.to_string(),
+                e.reason
+            )?;
         }
         Ok(())
     }

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::fleet::{CallError, ChangeService, ReadFleet};
+use crate::fleet::{CallError, ChangeService, ReadTraffic, RouteRequests};
 use crate::model::{Fresh, ListenerRule, RuleCondition, ServiceId};
 use crate::tags::wake_on_request_value;
 
@@ -119,7 +119,7 @@ fn same_conditions(a: &[RuleCondition], b: &[RuleCondition]) -> bool {
 }
 
 /// Puts the waking routing of one service in place (idempotent); the steps done, in words.
-pub async fn route_to_waker<C: ChangeService>(
+pub async fn route_to_waker<C: RouteRequests>(
     changer: &C,
     id: &ServiceId,
     serves: &[String],
@@ -141,7 +141,7 @@ pub async fn route_to_waker<C: ChangeService>(
 
 /// Takes the waking routing of one awake service down once every target group it serves has a
 /// healthy target: companions first, the waking group last. `Ok(false)` while not yet healthy.
-pub async fn release<C: ChangeService>(
+pub async fn release<C: RouteRequests>(
     changer: &C,
     group: &str,
     service_arn: &str,
@@ -169,7 +169,7 @@ pub async fn release<C: ChangeService>(
 /// Takes down the waking routing of every awake service whose target groups are healthy again,
 /// and of services that no longer exist; leaves it for sleeping ones. What was done or is still
 /// waiting, in words, for the summary.
-pub async fn release_awake<F: ReadFleet + ChangeService>(
+pub async fn release_awake<F: ReadTraffic + ChangeService + RouteRequests>(
     fleet: &F,
     saved_key: &str,
     routing: Routing<'_>,
@@ -184,7 +184,7 @@ pub async fn release_awake<F: ReadFleet + ChangeService>(
 }
 
 /// `release_awake` for given waking groups and the services they wake.
-pub async fn release_services<F: ReadFleet + ChangeService>(
+pub async fn release_services<F: ChangeService + RouteRequests>(
     fleet: &F,
     saved_key: &str,
     routing: Routing<'_>,

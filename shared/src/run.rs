@@ -5,19 +5,17 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::apply::{apply_routed, Outcome};
+use crate::apply::{apply, Outcome};
 use crate::config::Config;
 use crate::cost::Launch;
-use crate::fleet::{CallError, ChangeService, FleetQuery, ReadFleet};
-use crate::keep_alive::KeepAliveState;
-use crate::model::{ObservedService, SchedulingStrategy, ServiceId};
+use crate::fleet::{CallError, Fleet, FleetQuery, ReadFleet, ReadTraffic};
+use crate::model::{ObservedService, ServiceId};
 use crate::pacing::Limits;
-use crate::plan::{plan, Action, Invocation, Mode};
+use crate::plan::{plan, requests_needed, targets_needed, Invocation, Mode};
 use crate::routing::release_awake;
-use crate::saved::SavedState;
 use crate::savings::{service_cost, ServiceCost, Standing};
-use crate::summary::Summary;
-use crate::tags::{read_tags, saved_state, Scope};
+use crate::summary::{Caller, Summary};
+use crate::tags::saved_state;
 
 pub fn fleet_query(config: &Config, inv: &Invocation) -> FleetQuery {
     FleetQuery {
@@ -28,18 +26,10 @@ pub fn fleet_query(config: &Config, inv: &Invocation) -> FleetQuery {
     }
 }
 
-/// Runs one invocation. `Err` only when discovery fails (nothing was changed); service failures
-/// are in the summary, and the caller decides how to surface them.
-pub async fn run<F: ReadFleet + ChangeService>(
-    fleet: &F,
-    config: &Config,
-    inv: Invocation,
-) -> Result<Summary, CallError> {
-    run_until(fleet, config, inv, None).await
-}
-
-/// Like `run`, starting no service after `deadline`: those are reported `not_reached`.
-pub async fn run_until<F: ReadFleet + ChangeService>(
+/// Runs one invocation, starting no service after `deadline` (those are reported
+/// `not_reached`). `Err` only when discovery fails (nothing was changed); service failures are in
+/// the summary, and the caller decides how to surface them.
+pub async fn run<F: Fleet>(
     fleet: &F,
     config: &Config,
     inv: Invocation,
@@ -47,20 +37,25 @@ pub async fn run_until<F: ReadFleet + ChangeService>(
 ) -> Result<Summary, CallError> {
     let before = Counters::read(fleet);
     let mut observation = fleet.observe(&fleet_query(config, &inv)).await?;
-    add_targets(fleet, &mut observation.services, config, inv).await?;
-    add_requests(fleet, &mut observation.services, config, inv, &mut observation.warnings).await;
+    complete(fleet, &mut observation.services, config, inv, &mut observation.warnings).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let routing = config.routing();
-    let outcomes = apply_routed(&plan, fleet, &config.tags.saved, routing, &Limits::for_run(config, deadline)).await;
+    let outcomes = apply(&plan, fleet, &config.tags.saved, routing, &Limits::for_run(config, deadline)).await;
     // Restores leave the waking routing in place until the service is healthy again: each run
     // that restores takes down what is ready.
     let released = match routing {
         Some(r) if inv.mode.restores() && !inv.dry_run => release_awake(fleet, &config.tags.saved, r).await,
         _ => Vec::new(),
     };
-    let mut summary =
-        summarise(fleet, config, &inv, &observation.services, outcomes, observation.warnings, before).await;
+    let ran = Ran {
+        caller: Caller::Run(inv.mode),
+        inv: &inv,
+        services: &observation.services,
+        outcomes,
+        warnings: observation.warnings,
+    };
+    let mut summary = summarise(fleet, config, ran, before).await;
     summary.routing = released;
     Ok(summary)
 }
@@ -78,91 +73,41 @@ impl Counters {
     }
 }
 
+/// What a run did, for its summary: who ran it, the invocation, the services it saw and what
+/// happened to each.
+pub(crate) struct Ran<'a> {
+    pub caller: Caller,
+    pub inv: &'a Invocation,
+    pub services: &'a [ObservedService],
+    pub outcomes: Vec<Outcome>,
+    pub warnings: Vec<String>,
+}
+
 /// The summary of applied outcomes: each service's cost, the totals, and this run's AWS calls
 /// and retries since `before`.
-pub(crate) async fn summarise<F: ReadFleet>(
-    fleet: &F,
-    config: &Config,
-    inv: &Invocation,
-    services: &[ObservedService],
-    outcomes: Vec<Outcome>,
-    warnings: Vec<String>,
-    before: Counters,
-) -> Summary {
+pub(crate) async fn summarise<F: ReadFleet>(fleet: &F, config: &Config, ran: Ran<'_>, before: Counters) -> Summary {
+    let Ran { caller, inv, services, outcomes, warnings } = ran;
     let costs = price(fleet, services, &outcomes, config, inv.now).await;
-    let mut summary = Summary::new(inv, outcomes, warnings);
+    let mut summary = Summary::new(caller, inv, outcomes, warnings);
     summary.add_costs(costs);
     summary.aws_calls = calls_since(&before.calls, fleet.calls());
     summary.aws_retries = calls_since(&before.retries, fleet.retries());
     summary
 }
 
-/// Fills in the scalable targets the plan depends on, and asks for no others: services a draft
-/// plan (made without targets) would put to sleep, and sleeping services whose saved state
-/// records bounds or cannot be read. Which awake services are autoscaled cannot be known without
-/// asking, so a scale-down asks about each service it puts to sleep; a scale-up asks about
-/// exactly the autoscaled ones.
-pub async fn add_targets<F: ReadFleet>(
-    fleet: &F,
-    services: &mut [ObservedService],
-    config: &Config,
-    inv: Invocation,
-) -> Result<(), CallError> {
-    let draft = plan(services, config, inv);
-    let to_sleep: Vec<&ServiceId> = draft
-        .entries
-        .iter()
-        .filter(|e| matches!(e.action, Action::ScaleDown { .. } | Action::KeepAsleep { .. }))
-        .map(|e| &e.id)
-        .collect();
-    let need: Vec<ServiceId> = services
-        .iter()
-        .filter(|s| s.is_active() && s.strategy == SchedulingStrategy::Replica)
-        .filter(|s| {
-            to_sleep.contains(&&s.id)
-                || matches!(saved_state(s, config), Some(Err(_)) | Some(Ok(SavedState { bounds: Some(_), .. })))
-        })
-        .map(|s| s.id.clone())
-        .collect();
-    if need.is_empty() {
-        return Ok(());
-    }
-    let targets = fleet.scalable_targets(&need).await?;
-    for s in services.iter_mut() {
-        s.scaling = targets.get(&s.id).copied();
-    }
-    Ok(())
-}
-
-/// For `reconcile`: the requests each idle candidate's target groups served over its idle-after
-/// window (one metrics query per window length, up to 500 groups a call in the adapter). Only
-/// candidates are asked: managed, awake, load-balanced, with an idle-after and no keep-alive or
-/// `always` schedule. A failed query only means no service is idle-slept this run.
-pub(crate) async fn add_requests<F: ReadFleet>(
+/// Completes what discovery saw with everything the planner asks for, in one step: first the
+/// request counts of idle candidates (`plan::requests_needed`), then the scalable targets the
+/// plan depends on (`plan::targets_needed`), and nothing else. `Err` only when the targets
+/// cannot be read (nothing was changed); a failed request-count query only means no service is
+/// idle-slept this run, and is a warning.
+pub async fn complete<F: ReadFleet + ReadTraffic>(
     fleet: &F,
     services: &mut [ObservedService],
     config: &Config,
     inv: Invocation,
     warnings: &mut Vec<String>,
-) {
-    if inv.mode != Mode::Reconcile {
-        return;
-    }
-    let mut by_window: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    for (i, s) in services.iter().enumerate() {
-        if s.target_groups.is_empty() || s.desired == 0 || !s.is_active() {
-            continue;
-        }
-        let view = read_tags(s, config, inv.now);
-        let candidate = view.scope == Scope::Managed
-            && view.saved.is_none()
-            && view.keep_alive == KeepAliveState::Inactive
-            && !view.schedule.is_always();
-        if let (true, Some(minutes)) = (candidate, view.idle_after) {
-            by_window.entry(minutes).or_default().push(i);
-        }
-    }
-    for (minutes, indexes) in by_window {
+) -> Result<(), CallError> {
+    for (minutes, indexes) in requests_needed(services, config, inv) {
         let groups: Vec<String> = indexes.iter().flat_map(|i| services[*i].target_groups.clone()).collect();
         let since = inv.now - chrono::Duration::minutes(minutes.into());
         match fleet.request_counts(&groups, since, inv.now).await {
@@ -175,6 +120,15 @@ pub(crate) async fn add_requests<F: ReadFleet>(
             Err(e) => warnings.push(format!("could not read request counts, nothing idle-slept this run: {e}")),
         }
     }
+    let need = targets_needed(services, config, inv);
+    if need.is_empty() {
+        return Ok(());
+    }
+    let targets = fleet.scalable_targets(&need).await?;
+    for s in services.iter_mut() {
+        s.scaling = targets.get(&s.id).copied();
+    }
+    Ok(())
 }
 
 /// The cost entry of each outcome, in order. Task definitions are asked once each, and only for

@@ -14,11 +14,11 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::cost::Launch;
-use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
+use crate::fleet::{CallError, ChangeService, ReadFleet, ReadTraffic, Selector};
 use crate::keep_alive::{local_to_utc, KeepAlive, KeepAliveState};
 use crate::model::ObservedService;
 use crate::plan::{plan, Action, Invocation, Mode};
-use crate::run::{add_requests, add_targets, calls_since, fleet_query, task_hourly};
+use crate::run::{calls_since, complete, fleet_query, task_hourly};
 use crate::saved::SavedState;
 use crate::savings::{service_cost, Standing};
 use crate::schedule::Hours;
@@ -99,7 +99,7 @@ impl Filter {
 /// The fleet's standing at `now`, with each service's next transition within `horizon`. The same
 /// reads as one `reconcile`: discovery, the scalable targets the plan needs, the request counts
 /// of idle candidates, and the task sizes of sleeping Fargate services.
-pub async fn status<F: ReadFleet>(
+pub async fn status<F: ReadFleet + ReadTraffic>(
     fleet: &F,
     config: &Config,
     now: DateTime<Utc>,
@@ -114,7 +114,7 @@ pub async fn status<F: ReadFleet>(
 }
 
 /// The services to show, as a `reconcile` at `now` would see them.
-async fn observed<F: ReadFleet>(
+async fn observed<F: ReadFleet + ReadTraffic>(
     fleet: &F,
     config: &Config,
     now: DateTime<Utc>,
@@ -125,8 +125,7 @@ async fn observed<F: ReadFleet>(
     observation.services.retain(|s| filter.keeps(s));
     let mut warnings = observation.warnings;
     let services = &mut observation.services;
-    add_targets(fleet, services, config, inv).await?;
-    add_requests(fleet, services, config, inv, &mut warnings).await;
+    complete(fleet, services, config, inv, &mut warnings).await?;
     Ok((observation.services, warnings))
 }
 
@@ -146,7 +145,7 @@ pub struct Upcoming {
 
 /// Every transition the planner foresees from `now` to `now + horizon`, across the fleet, in
 /// time order.
-pub async fn upcoming<F: ReadFleet>(
+pub async fn upcoming<F: ReadFleet + ReadTraffic>(
     fleet: &F,
     config: &Config,
     now: DateTime<Utc>,
@@ -206,7 +205,7 @@ pub(super) async fn rows<F: ReadFleet>(
             service: s.id.name.clone(),
             arn: s.id.arn.clone(),
             state: state_of(s, &view),
-            now: entry.action.name(true),
+            now: entry.action.reported(true).name(),
             reason: entry.reason.clone(),
             zone: view.zone.name().to_string(),
             next: transitions(s, config, now, now + horizon, 1).into_iter().next(),

@@ -5,12 +5,49 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::apply::Outcome;
-use crate::plan::{rfc3339, Capacity, Invocation};
+pub use crate::model::Reported;
+use crate::plan::{rfc3339, Action, Capacity, Invocation, Mode};
 use crate::savings::{totals, Savings, ServiceCost};
+
+/// Which entry point made a summary: its `mode`, and what its restores are called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// `scale-down`, `scale-up` or `reconcile` (from a schedule, a payload or the CLI).
+    Run(Mode),
+    /// `wake`: someone asked for services by name, cluster or tag.
+    Wake,
+    /// The waker: a request through a sleeping service's load balancer.
+    Waker,
+}
+
+impl Caller {
+    pub fn name(self) -> &'static str {
+        match self {
+            Caller::Run(mode) => mode.name(),
+            Caller::Wake => "wake",
+            Caller::Waker => "waker",
+        }
+    }
+
+    /// Whether the run looked at the whole scope (so it knows how many services are awake):
+    /// `scale-up` and the wakes see just the services they restore.
+    pub fn sees_whole_scope(self) -> bool {
+        matches!(self, Caller::Run(Mode::ScaleDown | Mode::Reconcile))
+    }
+
+    fn reported(self, action: &Action, dry_run: bool) -> Reported {
+        match action.reported(dry_run) {
+            Reported::Restored if self == Caller::Waker => Reported::WokenByRequest,
+            reported => reported,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
-    pub mode: &'static str,
+    /// Serialized as `mode`: `scale-down`, `scale-up`, `reconcile`, `wake` or `waker`.
+    #[serde(rename = "mode", serialize_with = "caller_name")]
+    pub caller: Caller,
     pub dry_run: bool,
     pub force: bool,
     pub now: String,
@@ -35,6 +72,10 @@ pub struct Summary {
     pub routing: Vec<String>,
 }
 
+fn caller_name<S: serde::Serializer>(caller: &Caller, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(caller.name())
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -44,7 +85,10 @@ pub struct ServiceReport {
     pub arn: String,
     pub cluster: String,
     pub service: String,
-    pub action: &'static str,
+    pub action: Reported,
+    /// Put to sleep for lack of requests (`reconcile`'s idle sleep), not by its schedule.
+    #[serde(skip)]
+    pub idle: bool,
     pub reason: String,
     pub from: Capacity,
     pub to: Capacity,
@@ -62,25 +106,26 @@ pub struct ServiceReport {
 
 impl Summary {
     /// Counts and one report per outcome; the caller adds costs, calls and retries.
-    pub fn new(inv: &Invocation, outcomes: Vec<Outcome>, warnings: Vec<String>) -> Summary {
+    pub fn new(caller: Caller, inv: &Invocation, outcomes: Vec<Outcome>, warnings: Vec<String>) -> Summary {
         let mut counts = BTreeMap::new();
         let second_passes = outcomes.iter().filter(|o| o.second_pass).count() as u32;
         let services: Vec<ServiceReport> = outcomes
             .into_iter()
             .map(|o| {
                 let action = if o.error.is_some() {
-                    "failed"
+                    Reported::Failed
                 } else if o.not_reached {
-                    "not_reached"
+                    Reported::NotReached
                 } else {
-                    o.entry.action.name(inv.dry_run)
+                    caller.reported(&o.entry.action, inv.dry_run)
                 };
-                *counts.entry(action).or_insert(0) += 1;
+                *counts.entry(action.name()).or_insert(0) += 1;
                 ServiceReport {
                     arn: o.entry.id.arn,
                     cluster: o.entry.id.cluster,
                     service: o.entry.id.name,
                     action,
+                    idle: matches!(o.entry.action, Action::ScaleDown { idle: true, .. }),
                     reason: o.entry.reason,
                     from: o.entry.from,
                     // A failed service is wherever its completed steps left it; `to` is the goal.
@@ -94,7 +139,7 @@ impl Summary {
             })
             .collect();
         Summary {
-            mode: inv.mode.name(),
+            caller,
             dry_run: inv.dry_run,
             force: inv.force,
             now: rfc3339(inv.now),
@@ -120,23 +165,10 @@ impl Summary {
     /// Services that failed or that the run's deadline left untouched: either makes the
     /// invocation end in an error, so the scheduler retries and alarms see it.
     pub fn failures(&self) -> impl Iterator<Item = &ServiceReport> {
-        self.services.iter().filter(|s| s.action == "failed" || s.action == "not_reached")
+        self.services.iter().filter(|s| s.action.is_failure())
     }
 
-    /// Renames every `from` entry to `to` (the waker's restores are `woken_by_request`).
-    pub fn rename_action(&mut self, from: &str, to: &'static str) {
-        let mut moved = 0;
-        for s in self.services.iter_mut().filter(|s| s.action == from) {
-            s.action = to;
-            moved += 1;
-        }
-        if moved > 0 {
-            self.counts.remove(from);
-            *self.counts.entry(to).or_insert(0) += moved;
-        }
-    }
-
-    pub fn count(&self, action: &str) -> u32 {
-        self.counts.get(action).copied().unwrap_or(0)
+    pub fn count(&self, action: Reported) -> u32 {
+        self.counts.get(action.name()).copied().unwrap_or(0)
     }
 }

@@ -8,18 +8,18 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apply::{apply_routed, Outcome};
+use crate::apply::{apply, Outcome};
 use crate::config::Config;
 use crate::event::{kind, parse_now, refuse_nulls, PayloadError};
-use crate::fleet::{CallError, ChangeService, ReadFleet, Selector};
+use crate::fleet::{CallError, ChangeService, Fleet, ReadTraffic, Selector};
 use crate::keep_alive::{KeepAlive, KeepAliveState};
 use crate::model::ObservedService;
 use crate::model::SchedulingStrategy;
 use crate::pacing::Limits;
 use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
 use crate::routing::release_services;
-use crate::run::{add_targets, summarise, Counters};
-use crate::summary::Summary;
+use crate::run::{complete, summarise, Counters, Ran};
+use crate::summary::{Caller, Summary};
 use crate::tags::{read_tags, Scope, Source, TagView};
 use crate::text::echo;
 
@@ -29,9 +29,17 @@ pub struct WakeRequest {
     pub until: DateTime<Utc>,
     pub now: DateTime<Utc>,
     pub dry_run: bool,
-    /// Woken by a request (`waker`): each keep-alive lasts at least the service's idle-after, so
-    /// it is never idle-slept on a window that began while it slept.
-    pub cover_idle_after: bool,
+    pub origin: WakeOrigin,
+}
+
+/// Who asks for the wake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeOrigin {
+    /// Someone, by name, cluster or tag (the `wake` function, the CLI).
+    Engineer,
+    /// A request through the service's load balancer (the waker): each keep-alive lasts at least
+    /// the service's idle-after, so it is never idle-slept on a window that began while it slept.
+    Request,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,7 +178,7 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
         (None, None) => return Err(bad("say how long: `hours` or `until`".into())),
     };
     // Whole seconds: the keep-alive tag holds seconds, and what is written must read back as is.
-    Ok(WakeRequest { selector, until: crate::clock::whole_seconds(until), now, dry_run, cover_idle_after: false })
+    Ok(WakeRequest { selector, until: crate::clock::whole_seconds(until), now, dry_run, origin: WakeOrigin::Engineer })
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
@@ -197,16 +205,9 @@ pub struct WakeReport {
     pub summary: Summary,
 }
 
-pub async fn wake<F: ReadFleet + ChangeService>(
-    fleet: &F,
-    config: &Config,
-    req: &WakeRequest,
-) -> Result<WakeReport, WakeError> {
-    wake_until(fleet, config, req, None).await
-}
-
-/// Like `wake`, starting no service after `deadline`: those are reported `not_reached`.
-pub async fn wake_until<F: ReadFleet + ChangeService>(
+/// Keeps the services `req` names awake and restores the sleeping ones, starting no service
+/// after `deadline` (those are reported `not_reached`).
+pub async fn wake<F: Fleet>(
     fleet: &F,
     config: &Config,
     req: &WakeRequest,
@@ -221,13 +222,15 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
     // With the keep-alive in place, restoring is exactly what scale-up does for these services.
     let inv = Invocation { mode: Mode::ScaleUp, now: req.now, dry_run: req.dry_run, force: false };
     // Before any write: a failed read must leave nothing half-done.
-    add_targets(fleet, &mut observation.services, config, inv).await.map_err(WakeError::Discovery)?;
+    complete(fleet, &mut observation.services, config, inv, &mut observation.warnings)
+        .await
+        .map_err(WakeError::Discovery)?;
     let managed = managed_services(observation.services, config, req.now)?;
     let report_until = rfc3339(req.until);
     let KeptAlives { kept_alive, failed, to_plan } = keep_alive_all(fleet, config, req, &limits, managed).await;
 
     let plan = plan(&to_plan, config, inv);
-    let mut outcomes = apply_routed(&plan, fleet, &config.tags.saved, config.routing(), &limits).await;
+    let mut outcomes = apply(&plan, fleet, &config.tags.saved, config.routing(), &limits).await;
     outcomes.extend(failed);
     let released = match config.routing() {
         Some(r) if !req.dry_run => {
@@ -236,8 +239,12 @@ pub async fn wake_until<F: ReadFleet + ChangeService>(
         }
         _ => Vec::new(),
     };
-    let mut summary = summarise(fleet, config, &inv, &to_plan, outcomes, observation.warnings, before).await;
-    summary.mode = "wake";
+    let caller = match req.origin {
+        WakeOrigin::Engineer => Caller::Wake,
+        WakeOrigin::Request => Caller::Waker,
+    };
+    let ran = Ran { caller, inv: &inv, services: &to_plan, outcomes, warnings: observation.warnings };
+    let mut summary = summarise(fleet, config, ran, before).await;
     summary.routing = released;
     Ok(WakeReport { until: report_until, kept_alive, summary })
 }
@@ -299,7 +306,7 @@ async fn keep_alive_all<F: ChangeService>(
     let (mut kept_alive, mut failed, mut to_plan) = (vec![], vec![], vec![]);
     for (mut s, view) in managed {
         let until = match view.idle_after {
-            Some(minutes) if req.cover_idle_after => {
+            Some(minutes) if req.origin == WakeOrigin::Request => {
                 req.until.max(crate::keep_alive::keep_alive_until(req.now, minutes))
             }
             _ => req.until,
@@ -360,7 +367,7 @@ async fn keep_alive_all<F: ChangeService>(
 }
 
 /// The waking target groups of these services, if any (one tagging query).
-async fn waking_groups_of<F: ReadFleet>(
+async fn waking_groups_of<F: ReadTraffic>(
     fleet: &F,
     key: &str,
     services: &[ObservedService],

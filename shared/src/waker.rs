@@ -23,10 +23,10 @@ use aws_lambda_events::http::Method;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::fleet::{ChangeService, ReadFleet, Selector};
+use crate::fleet::{Fleet, Selector};
 use crate::keep_alive::keep_alive_until;
-use crate::model::ServiceId;
-use crate::wake::{wake, WakeError, WakeRequest};
+use crate::model::{Reported, ServiceId};
+use crate::wake::{wake, WakeError, WakeOrigin, WakeRequest};
 
 /// How often the waking page reloads itself, and what `Retry-After` says.
 pub const RETRY_SECONDS: u32 = 10;
@@ -68,7 +68,7 @@ impl RecentlyWoken {
 
 /// Decides and acts for one request: finds the service from the waking target group's tag and
 /// restores it with a keep-alive from the real `clock`.
-pub async fn decide<F: ReadFleet + ChangeService>(
+pub async fn decide<F: Fleet>(
     config: &Config,
     fleet: &F,
     target_group: Option<&str>,
@@ -96,24 +96,20 @@ pub async fn decide<F: ReadFleet + ChangeService>(
         until: keep_alive_until(clock, config.wake_on_request_minutes),
         now: clock,
         dry_run: config.dry_run,
-        cover_idle_after: true,
+        origin: WakeOrigin::Request,
     };
-    match wake(fleet, config, &request).await {
+    match wake(fleet, config, &request, None).await {
         Ok(report) if report.summary.failures().next().is_some() => {
             let why = report.summary.failures().filter_map(|f| f.error.clone()).collect::<Vec<_>>().join("; ");
             Answer::Retrying { service: id.name, why }
         }
-        Ok(mut report) => {
-            report.summary.mode = "waker";
-            report.summary.rename_action("restored", "woken_by_request");
-            let json = serde_json::to_string(&report.summary).unwrap_or_default();
-            tracing::info!(summary = %json, "waker finished");
-            crate::emf::emit(&report.summary);
+        Ok(report) => {
+            crate::emf::publish(&report.summary, &report.summary);
             if request.dry_run {
                 tracing::info!(service = %id, "dry run: a request would wake it; nothing written");
                 return Answer::DryRun { service: id.name };
             }
-            tracing::info!(service = %id, woken = report.summary.count("woken_by_request"), "woken by a request");
+            tracing::info!(service = %id, woken = report.summary.count(Reported::WokenByRequest), "woken by a request");
             recent.insert(target_group, &id.name);
             Answer::Waking { service: id.name }
         }

@@ -2,6 +2,7 @@
 //! resources tagged with a protected value covers every write the code performs, on every
 //! function, and every write any policy allows.
 
+use ecs_cost_saver::summary::Reported;
 use std::collections::BTreeSet;
 
 use ecs_cost_saver::aws::{READ_OPERATIONS, WRITE_OPERATIONS};
@@ -126,9 +127,10 @@ async fn issue9_item10_the_guard_allows_exactly_the_restore_of_a_protected_servi
             .autoscaled(Bounds::ASLEEP),
     );
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
-    let summary =
-        run(&fleet, &config, Invocation { mode: Mode::ScaleUp, now, dry_run: false, force: false }).await.unwrap();
-    assert_eq!(summary.count("restored"), 1, "the planner restores it");
+    let summary = run(&fleet, &config, Invocation { mode: Mode::ScaleUp, now, dry_run: false, force: false }, None)
+        .await
+        .unwrap();
+    assert_eq!(summary.count(Reported::Restored), 1, "the planner restores it");
     let service = fleet.service("payments", "api");
     assert_eq!((service.desired, service.scaling.map(|b| (b.min, b.max))), (3, Some((1, 4))));
     assert_eq!(service.scaling.unwrap().suspended, Suspension::NONE);

@@ -1,6 +1,7 @@
 //! The fewest calls: a transition costs exactly the floor README's "AWS calls" section states,
 //! checked against moto for cluster sizes on both sides of every page and batch limit.
 
+use ecs_cost_saver::summary::Reported;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -90,8 +91,8 @@ async fn each_transition_makes_exactly_the_floor_of_calls() {
         let sdk = moto.sdk_config().await;
         seed(&Seeder::new(&sdk), a).await;
 
-        let down = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING)).await.unwrap();
-        assert_eq!(down.count("scaled_down"), n as u32, "A={a}");
+        let down = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING), None).await.unwrap();
+        assert_eq!(down.count(Reported::ScaledDown), n as u32, "A={a}");
         assert_eq!(
             down.aws_calls,
             calls(&[
@@ -115,11 +116,12 @@ async fn each_transition_makes_exactly_the_floor_of_calls() {
         assert_eq!((down.savings.asleep_tasks, down.savings.not_estimated), (2 * n as u64, 0));
         assert_eq!(down.savings.hourly_usd_avoided, 20.8501, "{:?}", down.savings);
 
-        let again = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, "2026-11-20T22:00:00Z")).await.unwrap();
+        let again =
+            run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, "2026-11-20T22:00:00Z"), None).await.unwrap();
         assert_eq!(writes(&again), 0, "nothing changes, nothing is written: {:?}", again.aws_calls);
 
-        let up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING)).await.unwrap();
-        assert_eq!(up.count("restored"), n as u32, "A={a}");
+        let up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING), None).await.unwrap();
+        assert_eq!(up.count(Reported::Restored), n as u32, "A={a}");
         assert_eq!(
             up.aws_calls,
             calls(&[
@@ -138,7 +140,8 @@ async fn each_transition_makes_exactly_the_floor_of_calls() {
             ]),
             "scale-up, A={a}"
         );
-        let up_again = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, "2026-11-23T10:00:00Z")).await.unwrap();
+        let up_again =
+            run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, "2026-11-23T10:00:00Z"), None).await.unwrap();
         assert_eq!(writes(&up_again), 0, "{:?}", up_again.aws_calls);
         assert_eq!(up_again.aws_calls, calls(&[("tagging:GetResources", 1)]), "nothing asleep: one empty page");
         drop(moto);

@@ -2,6 +2,7 @@
 //! 200-service fleet still ends fully asleep and fully restored, and the summary's retry counts
 //! match the faults injected.
 
+use ecs_cost_saver::summary::Reported;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,9 +109,9 @@ async fn a_throttled_fleet_still_sleeps_and_wakes_completely() {
     let fleet = AwsFleet::new(&sdk_config_at(&proxy.endpoint, retry).await);
     let config = Config::from_lookup(|_| None).unwrap();
 
-    let down = run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T20:00:00Z")).await.unwrap();
-    assert_eq!(down.count("failed"), 0, "{:#?}", down.failures().collect::<Vec<_>>());
-    assert_eq!(down.count("scaled_down"), 200);
+    let down = run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T20:00:00Z"), None).await.unwrap();
+    assert_eq!(down.count(Reported::Failed), 0, "{:#?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(down.count(Reported::ScaledDown), 200);
     let after_down = proxy.injected();
     // About 30% of 200 desired-count writes, plus 5 attempts for each of the two past retries.
     assert!(after_down["ecs:UpdateService"] >= 50, "{after_down:?}");
@@ -119,9 +120,9 @@ async fn a_throttled_fleet_still_sleeps_and_wakes_completely() {
     let asleep = seeder.snapshot(&CLUSTERS).await;
     assert!(asleep.values().all(|s| s.desired == 0 && s.tags.contains_key("cost-saver:saved")));
 
-    let up = run(&fleet, &config, inv(Mode::ScaleUp, "2026-11-23T08:00:00Z")).await.unwrap();
-    assert_eq!(up.count("failed"), 0, "{:#?}", up.failures().collect::<Vec<_>>());
-    assert_eq!(up.count("restored"), 200);
+    let up = run(&fleet, &config, inv(Mode::ScaleUp, "2026-11-23T08:00:00Z"), None).await.unwrap();
+    assert_eq!(up.count(Reported::Failed), 0, "{:#?}", up.failures().collect::<Vec<_>>());
+    assert_eq!(up.count(Reported::Restored), 200);
     assert_retries_match(&up, &proxy.injected(), &after_down, &[("ecs:UpdateService", 2)]);
     assert_second_passes(&up);
     assert_eq!(seeder.snapshot(&CLUSTERS).await, before, "every count, bound and flag restored exactly");
@@ -165,12 +166,12 @@ async fn issue9_item9_a_hung_endpoint_ends_the_run_with_its_summary() {
     let fleet = AwsFleet::with_timeouts(&sdk_config_at(&hung_writes.endpoint, retry_config()).await, short);
     let down = tokio::time::timeout(
         Duration::from_secs(120),
-        run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T20:00:00Z")),
+        run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T20:00:00Z"), None),
     )
     .await
     .expect("the run ends although UpdateService never answers")
     .unwrap();
-    assert_eq!(down.count("failed"), 3, "{:#?}", down.services);
+    assert_eq!(down.count(Reported::Failed), 3, "{:#?}", down.services);
     // A timeout is worth a second pass; the endpoint still hangs, so the pass ends the same way.
     assert_eq!(down.second_passes, 3);
     for failed in down.failures() {
@@ -187,7 +188,7 @@ async fn issue9_item9_a_hung_endpoint_ends_the_run_with_its_summary() {
     let fleet = AwsFleet::with_timeouts(&sdk_config_at(&hung_discovery.endpoint, retry_config()).await, short);
     let err = tokio::time::timeout(
         Duration::from_secs(60),
-        run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T20:00:00Z")),
+        run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T20:00:00Z"), None),
     )
     .await
     .expect("discovery ends although nothing answers")

@@ -1,5 +1,6 @@
 //! The library's AWS adapter against a real AWS-compatible HTTP endpoint (moto server).
 
+use ecs_cost_saver::summary::Reported;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -96,14 +97,14 @@ async fn sleeps_and_restores_a_multi_cluster_fleet_exactly() {
     assert_eq!(before.len(), PREVIEWS + DEV_BIG + 8);
 
     // A dry run plans everything and changes nothing.
-    let dry = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING, true)).await.unwrap();
-    assert_eq!(dry.count("would_scale_down"), expected_asleep().len() as u32);
+    let dry = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING, true), None).await.unwrap();
+    assert_eq!(dry.count(Reported::WouldScaleDown), expected_asleep().len() as u32);
     assert!(write_calls(&dry).is_empty());
     assert_eq!(seeder.snapshot(&CLUSTERS).await, before);
 
-    let down = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING, false)).await.unwrap();
-    assert_eq!(down.count("failed"), 0, "{:#?}", down.failures().collect::<Vec<_>>());
-    assert_eq!(down.count("scaled_down"), 74);
+    let down = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING, false), None).await.unwrap();
+    assert_eq!(down.count(Reported::Failed), 0, "{:#?}", down.failures().collect::<Vec<_>>());
+    assert_eq!(down.count(Reported::ScaledDown), 74);
     let asleep = seeder.snapshot(&CLUSTERS).await;
     let sleepers = expected_asleep();
     for (key, was) in &before {
@@ -146,21 +147,23 @@ async fn sleeps_and_restores_a_multi_cluster_fleet_exactly() {
     );
 
     // Running scale-down again changes nothing.
-    let again = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, "2026-11-20T22:00:00Z", false)).await.unwrap();
+    let again =
+        run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, "2026-11-20T22:00:00Z", false), None).await.unwrap();
     assert!(write_calls(&again).is_empty(), "{:?}", again.aws_calls);
     assert_eq!(seeder.snapshot(&CLUSTERS).await, asleep);
 
     // Saturday: scale-up leaves them asleep.
-    let saturday = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, "2026-11-21T09:00:00Z", false)).await.unwrap();
+    let saturday =
+        run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, "2026-11-21T09:00:00Z", false), None).await.unwrap();
     assert!(write_calls(&saturday).is_empty(), "{:?}", saturday.aws_calls);
 
-    let dry_up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING, true)).await.unwrap();
-    assert_eq!(dry_up.count("would_restore"), 74);
+    let dry_up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING, true), None).await.unwrap();
+    assert_eq!(dry_up.count(Reported::WouldRestore), 74);
     assert_eq!(seeder.snapshot(&CLUSTERS).await, asleep);
 
-    let up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING, false)).await.unwrap();
-    assert_eq!(up.count("failed"), 0, "{:#?}", up.failures().collect::<Vec<_>>());
-    assert_eq!(up.count("restored"), 74);
+    let up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING, false), None).await.unwrap();
+    assert_eq!(up.count(Reported::Failed), 0, "{:#?}", up.failures().collect::<Vec<_>>());
+    assert_eq!(up.count(Reported::Restored), 74);
     let restored = seeder.snapshot(&CLUSTERS).await;
     // Exact counts, bounds and prior suspension flags; saved removed; a team's zero still zero.
     for (key, was) in &before {
@@ -188,12 +191,12 @@ async fn restore_respects_manual_raises_and_services_leaving_scope() {
     s.service("c", "raised", 2, &[("Environment", "dev")]).await;
     let leaver = s.service("c", "leaver", 3, &[("Environment", "dev")]).await;
     let config = Config::from_lookup(|_| None).unwrap();
-    run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING, false)).await.unwrap();
+    run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleDown, FRIDAY_EVENING, false), None).await.unwrap();
 
     s.set_desired("c", "raised", 5).await;
     s.ecs.untag_resource().resource_arn(&leaver).tag_keys("Environment").send().await.unwrap();
-    let up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING, false)).await.unwrap();
-    assert_eq!(up.count("restored"), 2, "{:#?}", up.services);
+    let up = run(&AwsFleet::new(&sdk), &config, inv(Mode::ScaleUp, MONDAY_MORNING, false), None).await.unwrap();
+    assert_eq!(up.count(Reported::Restored), 2, "{:#?}", up.services);
     let after = s.snapshot(&["c"]).await;
     assert_eq!(after["c/raised"].desired, 5);
     assert_eq!(after["c/leaver"].desired, 3);

@@ -178,7 +178,7 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
         } else {
             Mode::Reconcile
         };
-        let summary = run(&fleet, &config, Invocation { mode, now, dry_run: false, force: false }).await.unwrap();
+        let summary = run(&fleet, &config, Invocation { mode, now, dry_run: false, force: false }, None).await.unwrap();
         assert_eq!(summary.failures().count(), 0, "{now}: {:#?}", summary.services);
         idle_slept += summary.services.iter().filter(|s| s.reason.starts_with("idle for")).count();
         now += step;

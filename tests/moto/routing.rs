@@ -9,6 +9,7 @@
 //! so the test registers one to make a group healthy; `SetRulePriorities` refuses swaps AWS
 //! allows and deleting a rule twice answers 200 (the tool never relies on either).
 
+use ecs_cost_saver::summary::Reported;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -134,8 +135,8 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
 
     let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
     let fleet = AwsFleet::new(sdk);
-    let down = run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
-    assert_eq!(down.count("scaled_down"), 1, "{:#?}", down.services);
+    let down = run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    assert_eq!(down.count(Reported::ScaledDown), 1, "{:#?}", down.services);
     let steps = &down.services[0].steps;
     assert!(steps[1].starts_with("waking rule at priority 8 in front of"), "{steps:?}");
     assert!(steps[2].starts_with("desired 2 -> 0"), "{steps:?}");
@@ -167,7 +168,7 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
     assert_eq!(health.target_health_descriptions()[0].target().unwrap().id(), Some(WAKER));
 
     // A second run changes nothing.
-    let again = run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T22:00:00Z")).await.unwrap();
+    let again = run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T22:00:00Z"), None).await.unwrap();
     assert!(!again.aws_calls.keys().any(|op| op.contains("Create") || op.contains("Delete")), "{:?}", again.aws_calls);
 
     // The ALB routes a request to the waking group: the waker restores the service. Its group
@@ -190,7 +191,7 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
 
     // A healthy target: the next reconcile routes back; every rule exactly as before.
     alb.register_healthy_target().await;
-    let back = run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T22:15:00Z")).await.unwrap();
+    let back = run(&fleet, &config, inv(Mode::Reconcile, "2026-11-20T22:15:00Z"), None).await.unwrap();
     assert!(back.routing.iter().any(|l| l.contains("awake and healthy")), "{:?}", back.routing);
     assert_eq!(rules(lb, listener).await, before);
     let groups = lb.describe_target_groups().send().await.unwrap();
@@ -232,8 +233,9 @@ async fn a_listener_that_opts_out_keeps_its_rules_while_the_service_sleeps() {
     let (public_before, internal_before) = (rules(&alb.lb, &alb.listener).await, rules(&alb.lb, &internal).await);
 
     let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
-    let down = run(&AwsFleet::new(&alb.sdk), &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
-    assert_eq!(down.count("scaled_down"), 1, "{:#?}", down.services);
+    let down =
+        run(&AwsFleet::new(&alb.sdk), &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    assert_eq!(down.count(Reported::ScaledDown), 1, "{:#?}", down.services);
     let steps = &down.services[0].steps;
     assert!(steps.iter().any(|s| s.starts_with("not covered: listener") && s.contains("opts out")), "{steps:?}");
     assert_eq!(rules(&alb.lb, &internal).await, internal_before, "the opted-out listener is untouched");
@@ -277,10 +279,10 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
         let (sleeper, waker) = if in_sleep { (&crashing, &direct) } else { (&direct, &crashing) };
 
         // The sleep; when it crashed, the next scheduled run finishes it.
-        let down = run(sleeper, &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+        let down = run(sleeper, &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
         if in_sleep {
             assert!(writes.load(Ordering::SeqCst) >= k, "the sleep has a write {k}");
-            let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T21:15:00Z")).await.unwrap();
+            let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T21:15:00Z"), None).await.unwrap();
         } else {
             let sleep_writes: u32 = WRITE_OPERATIONS.iter().filter_map(|op| down.aws_calls.get(*op)).sum();
             assert_eq!(sleep_writes, SLEEP_WRITES, "{:?}", down.aws_calls);
@@ -298,7 +300,7 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
         let recent = RecentlyWoken::default();
         let _ = handle_waker(&config, waker, alb_request(&waking), Utc::now(), &recent).await.unwrap();
         alb.register_healthy_target().await;
-        let _ = run(waker, &config, inv(Mode::Reconcile, "2026-11-20T22:15:00Z")).await.unwrap();
+        let _ = run(waker, &config, inv(Mode::Reconcile, "2026-11-20T22:15:00Z"), None).await.unwrap();
         let clean_wake = !in_sleep && writes.load(Ordering::SeqCst) < crash_at;
         if clean_wake {
             wake_writes = Some(writes.load(Ordering::SeqCst));
@@ -306,7 +308,7 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
             let _ = handle_waker(&config, &direct, alb_request(&waking), Utc::now(), &RecentlyWoken::default())
                 .await
                 .unwrap();
-            let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T22:30:00Z")).await.unwrap();
+            let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T22:30:00Z"), None).await.unwrap();
         }
         let awake = alb.seeder.snapshot(&["previews"]).await;
         assert_eq!(awake["previews/pr-101-web"].desired, 2, "crash at write {k}");

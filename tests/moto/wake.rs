@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::fleet::ReadFleet;
 use ecs_cost_saver::run::run;
+use ecs_cost_saver::summary::Reported;
 use ecs_cost_saver::wake::{parse_wake, wake, WakeError, WakeReport};
 use ecs_cost_saver::{Config, Invocation, Mode};
 use serde_json::{json, Value};
@@ -19,14 +20,14 @@ fn at(s: &str) -> DateTime<Utc> {
 async fn wake_at(fleet: &AwsFleet, payload: Value, now: &str) -> Result<WakeReport, WakeError> {
     let config = Config::from_lookup(|_| None).unwrap();
     let request = parse_wake(&payload, at(now), &config).unwrap();
-    wake(fleet, &config, &request).await
+    wake(fleet, &config, &request, None).await
 }
 
 async fn reconcile(fleet: &AwsFleet, now: &str) {
     let config = Config::from_lookup(|_| None).unwrap();
     let inv = Invocation { mode: Mode::Reconcile, now: at(now), dry_run: false, force: false };
-    let summary = run(fleet, &config, inv).await.unwrap();
-    assert_eq!(summary.count("failed"), 0);
+    let summary = run(fleet, &config, inv, None).await.unwrap();
+    assert_eq!(summary.count(Reported::Failed), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,7 +55,7 @@ async fn wake_by_service_and_by_tag_then_reconcile_until_the_keep_alive_ends() {
         .await
         .unwrap();
     assert_eq!(report.until, "2026-11-21T01:00:00Z");
-    assert_eq!(report.summary.count("restored"), 1);
+    assert_eq!(report.summary.count(Reported::Restored), 1);
     let now = s.snapshot(&CLUSTERS).await;
     assert_eq!(now["previews/api"].desired, 3);
     assert_eq!(now["previews/api"].target, before["previews/api"].target, "bounds and suspension restored");
@@ -70,7 +71,7 @@ async fn wake_by_service_and_by_tag_then_reconcile_until_the_keep_alive_ends() {
     )
     .await
     .unwrap();
-    assert_eq!(report.summary.count("restored"), 2);
+    assert_eq!(report.summary.count(Reported::Restored), 2);
     let now = s.snapshot(&CLUSTERS).await;
     assert_eq!((now["pr-7/web"].desired, now["pr-7/worker"].desired), (1, 2));
 

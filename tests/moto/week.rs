@@ -2,13 +2,16 @@
 //! awake exactly when its schedule and keep-alive say so, and its saved state never lost or
 //! overwritten. The expectation is computed here by hand, independently of the library.
 
+use ecs_cost_saver::summary::Reported;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
 use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::cost::TaskSize;
-use ecs_cost_saver::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, RouteRequests, Selector};
+use ecs_cost_saver::fleet::{
+    CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, RouteRequests, Selector,
+};
 use ecs_cost_saver::model::{Bounds, Fresh, ListenerRule, RuleCondition, ServiceId};
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::saved::SavedState;
@@ -46,6 +49,12 @@ impl ReadFleet for SimulatedDeployments<'_> {
     async fn task_sizes(&self, task_definitions: &[String]) -> BTreeMap<String, Result<TaskSize, String>> {
         self.aws.task_sizes(task_definitions).await
     }
+    fn calls(&self) -> BTreeMap<String, u32> {
+        self.aws.calls()
+    }
+}
+
+impl ReadTraffic for SimulatedDeployments<'_> {
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
         self.aws.woken_by(target_group_arn, key).await
     }
@@ -59,9 +68,6 @@ impl ReadFleet for SimulatedDeployments<'_> {
         until: DateTime<Utc>,
     ) -> Result<BTreeMap<String, u64>, CallError> {
         self.aws.request_counts(target_groups, since, until).await
-    }
-    fn calls(&self) -> BTreeMap<String, u32> {
-        self.aws.calls()
     }
 }
 
@@ -185,10 +191,10 @@ async fn a_week_of_reconcile_ticks_keeps_every_service_exactly_on_schedule() {
         }
 
         let summary =
-            run(&fleet, &config, Invocation { mode: Mode::Reconcile, now: tick, dry_run: false, force: false })
+            run(&fleet, &config, Invocation { mode: Mode::Reconcile, now: tick, dry_run: false, force: false }, None)
                 .await
                 .unwrap();
-        assert_eq!(summary.count("failed"), 0, "{tick}: {:?}", summary.failures().collect::<Vec<_>>());
+        assert_eq!(summary.count(Reported::Failed), 0, "{tick}: {:?}", summary.failures().collect::<Vec<_>>());
 
         let state = s.snapshot(&["office"]).await;
         for (name, &want_desired) in &original {

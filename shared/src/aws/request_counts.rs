@@ -107,7 +107,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
 
     use super::*;
-    use crate::fleet::ReadFleet;
+    use crate::fleet::{ReadFleet, ReadTraffic};
     use aws_sdk_elasticloadbalancingv2 as elb;
 
     const GROUP: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pr-101-web/6d0ecf831eec9f09";

@@ -3,7 +3,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::*;
+use crate::plan::Mode;
 use crate::savings::Savings;
+use crate::summary::Caller;
 
 /// The structure the EMF specification requires (CloudWatch_Embedded_Metric_Format_Specification):
 /// `_aws` with a numeric `Timestamp` and an array of MetricDirectives; each directive a
@@ -96,10 +98,10 @@ fn validate(doc: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn summary(mode: &'static str) -> Summary {
+fn summary(mode: Mode) -> Summary {
     let counts = BTreeMap::from([("scaled_down", 3), ("kept_asleep", 1), ("skipped", 2)]);
     Summary {
-        mode,
+        caller: Caller::Run(mode),
         dry_run: false,
         force: false,
         now: "2026-11-20T21:00:00Z".into(),
@@ -116,7 +118,7 @@ fn summary(mode: &'static str) -> Summary {
 
 #[test]
 fn a_run_s_metrics_are_a_valid_emf_document() {
-    let doc = document("ecs-cost-saver-scale-down", &summary("scale-down"), 1_795_208_400_000);
+    let doc = document("ecs-cost-saver-scale-down", &summary(Mode::ScaleDown), 1_795_208_400_000);
     validate(&doc).unwrap();
     assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ECSCostSaver");
     assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Function"]]));
@@ -140,7 +142,7 @@ fn a_run_s_metrics_are_a_valid_emf_document() {
 
 #[test]
 fn awake_is_left_out_when_the_run_saw_only_what_it_restores() {
-    let doc = document("wake-fn", &summary("scale-up"), 1);
+    let doc = document("wake-fn", &summary(Mode::ScaleUp), 1);
     validate(&doc).unwrap();
     assert!(doc.get("ServicesAwake").is_none());
     let names = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
@@ -149,7 +151,7 @@ fn awake_is_left_out_when_the_run_saw_only_what_it_restores() {
 
 #[test]
 fn the_validator_rejects_what_the_specification_forbids() {
-    let good = document("f", &summary("reconcile"), 1);
+    let good = document("f", &summary(Mode::Reconcile), 1);
     let mut broken = good.clone();
     broken["ServicesAsleep"] = "four".into();
     assert!(validate(&broken).unwrap_err().contains("ServicesAsleep"));

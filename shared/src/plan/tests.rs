@@ -67,7 +67,7 @@ fn scales_down_after_hours_saving_count_and_bounds() {
     let mut s = dev("api", 3);
     s.scaling = Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE });
     let e = decide_at(s, Mode::ScaleDown, EVENING);
-    let Action::ScaleDown { saved, has_target } = &e.action else { panic!("{e:?}") };
+    let Action::ScaleDown { saved, has_target, .. } = &e.action else { panic!("{e:?}") };
     assert!(has_target);
     assert_eq!(saved.to_string(), "desired=3 min=1 max=4 suspended=none at=2026-11-20T21:00:00Z");
     assert_eq!(e.from, Capacity::new(3, Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE })));

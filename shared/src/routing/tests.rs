@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::memory::{MemoryFleet, MemoryService};
 use crate::plan::{Invocation, Mode};
 use crate::run::run;
+use crate::summary::Reported;
 use crate::waker::{decide, Answer, RecentlyWoken};
 
 const KEY: &str = "cost-saver:wakes";
@@ -105,8 +106,8 @@ fn waking_group_names_are_stable_valid_and_distinct() {
 async fn a_preview_sleeps_behind_its_waking_rule_and_gets_its_routing_back_when_healthy() {
     let (f, c) = (fleet(), config());
     let before = f.rules();
-    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
-    assert_eq!(down.count("scaled_down"), 1, "{:?}", down.services);
+    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    assert_eq!(down.count(Reported::ScaledDown), 1, "{:?}", down.services);
     let log = f.log();
     let order: Vec<&str> = log.iter().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(
@@ -135,7 +136,7 @@ async fn a_preview_sleeps_behind_its_waking_rule_and_gets_its_routing_back_when_
     assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
     assert_eq!(f.service("previews", "pr-101-web").desired, 2);
     assert!(f.rules().iter().any(|r| r.tags.contains_key(KEY)), "routing kept until healthy");
-    let waiting = run(&f, &c, inv(Mode::Reconcile, "2026-11-20T21:31:00Z")).await.unwrap();
+    let waiting = run(&f, &c, inv(Mode::Reconcile, "2026-11-20T21:31:00Z"), None).await.unwrap();
     assert!(waiting.routing.iter().any(|l| l.contains("waiting for a healthy target")), "{:?}", waiting.routing);
 
     // Healthy: the next request (or reconcile) routes back.
@@ -155,8 +156,8 @@ async fn a_listener_tagged_wake_on_request_false_gets_no_waking_rule() {
     f.add_rule("rule-101-internal", LB, INTERNAL, Some(5), "pr-101.internal.example.com", WEB_TG);
     f.tag_listener(INTERNAL, OPT_OUT, "False");
     let before: Vec<ListenerRule> = f.rules().into_iter().filter(|r| r.listener == INTERNAL).collect();
-    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
-    assert_eq!(down.count("scaled_down"), 1, "{:?}", down.services);
+    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    assert_eq!(down.count(Reported::ScaledDown), 1, "{:?}", down.services);
     assert_eq!(f.service("previews", "pr-101-web").desired, 0);
     let steps = &down.services[0].steps;
     assert!(
@@ -198,8 +199,8 @@ async fn a_crash_after_any_write_converges() {
         let f = fleet();
         let before = f.rules();
         f.fail_write(k);
-        let _ = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
-        run(&f, &c, inv(Mode::Reconcile, "2026-11-20T21:15:00Z")).await.unwrap();
+        let _ = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-20T21:15:00Z"), None).await.unwrap();
         let web = f.service("previews", "pr-101-web");
         assert_eq!(web.desired, 0, "k={k}: {:?}", f.log());
         let companions: Vec<ListenerRule> = f.rules().into_iter().filter(|r| r.tags.contains_key(KEY)).collect();
@@ -208,8 +209,8 @@ async fn a_crash_after_any_write_converges() {
         for j in 1..=4 {
             let g = fleet_like(&f);
             g.fail_write(j);
-            let _ = run(&g, &c, inv(Mode::ScaleUp, "2026-11-23T09:00:00Z")).await.unwrap();
-            run(&g, &c, inv(Mode::Reconcile, "2026-11-23T09:15:00Z")).await.unwrap();
+            let _ = run(&g, &c, inv(Mode::ScaleUp, "2026-11-23T09:00:00Z"), None).await.unwrap();
+            run(&g, &c, inv(Mode::Reconcile, "2026-11-23T09:15:00Z"), None).await.unwrap();
             assert_eq!(g.rules(), before, "k={k} j={j}: {:?}", g.log());
             assert_eq!(g.target_groups().len(), 2, "k={k} j={j}: waking group left: {:?}", g.target_groups());
             assert_eq!(g.service("previews", "pr-101-web").desired, 2);
@@ -244,11 +245,11 @@ async fn overlapping_runs_leave_routing_consistent() {
         let f = fleet();
         let before = f.rules();
         if seed % 2 == 0 {
-            run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+            run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
         }
         let (a, b) = (runs[(seed / 2 % 4) as usize], runs[(seed / 8 % 4) as usize]);
         f.interleave_randomly(seed);
-        let _ = tokio::join!(run(&f, &c, inv(a.0, a.1)), run(&f, &c, inv(b.0, b.1)));
+        let _ = tokio::join!(run(&f, &c, inv(a.0, a.1), None), run(&f, &c, inv(b.0, b.1), None));
 
         let web = f.service("previews", "pr-101-web");
         let companions: Vec<ListenerRule> = f.rules().into_iter().filter(|r| r.tags.contains_key(KEY)).collect();
@@ -262,7 +263,7 @@ async fn overlapping_runs_leave_routing_consistent() {
             assert!(f.target_groups().contains(&companions[0].forwards_to[0]), "seed {seed}: rule to a deleted group");
         }
         // A restoring run afterwards routes an awake, healthy service back completely.
-        run(&f, &c, inv(Mode::Reconcile, "2026-11-23T10:00:00Z")).await.unwrap();
+        run(&f, &c, inv(Mode::Reconcile, "2026-11-23T10:00:00Z"), None).await.unwrap();
         assert_eq!(f.rules(), before, "seed {seed} ({a:?} + {b:?}): {:?}", f.log());
         assert_eq!(f.target_groups().len(), 2, "seed {seed} ({a:?} + {b:?}): {:?}", f.target_groups());
     }
@@ -283,8 +284,8 @@ async fn a_service_or_cluster_can_opt_out_of_the_waking_routing() {
                 s.tags.insert("cost-saver:wake-on-request".into(), "false".into());
             });
         }
-        let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
-        assert_eq!(down.count("scaled_down"), 1);
+        let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+        assert_eq!(down.count(Reported::ScaledDown), 1);
         assert_eq!(f.rules(), before, "on cluster: {on_cluster}");
         assert_eq!(f.target_groups().len(), 2);
     }
@@ -292,7 +293,7 @@ async fn a_service_or_cluster_can_opt_out_of_the_waking_routing() {
     f.edit("previews", "pr-101-web", |s| {
         s.tags.insert("cost-saver:wake-on-request".into(), "maybe".into());
     });
-    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z")).await.unwrap();
+    let down = run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
     assert!(down.services[0].warnings.iter().any(|w| w.contains("unreadable cost-saver:wake-on-request")));
     assert!(f.rules().iter().all(|r| !r.tags.contains_key(KEY)));
 }

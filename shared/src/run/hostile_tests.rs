@@ -8,7 +8,8 @@ use crate::apply::apply;
 use crate::fleet::Selector;
 use crate::memory::{MemoryFleet, MemoryService};
 use crate::model::{Bounds, Suspension};
-use crate::plan::{plan, Mode};
+use crate::plan::{plan, Action, Mode};
+use crate::summary::Reported;
 use crate::wake::{wake, WakeRequest};
 
 const SAVED: &str = "cost-saver:saved";
@@ -52,15 +53,15 @@ async fn issue9_item1_two_sleeps_at_once_never_save_the_sleeping_values() {
     let second = inv(Mode::Reconcile, EVENING);
     let mut seen_early = f.observe(&fleet_query(&c, &second)).await.unwrap().services;
 
-    let first = run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
-    assert_eq!(first.count("scaled_down"), 2);
+    let first = run(&f, &c, inv(Mode::ScaleDown, EVENING), None).await.unwrap();
+    assert_eq!(first.count(Reported::ScaledDown), 2);
     let genuine = "desired=5 min=1 max=8 suspended=in at=2026-11-20T21:00:00Z";
     assert_eq!(f.service("dev", "api").tags[SAVED], genuine);
 
     // The second run's target read comes late: it sees 0/0, all suspended.
-    add_targets(&f, &mut seen_early, &c, second).await.unwrap();
+    complete(&f, &mut seen_early, &c, second, &mut vec![]).await.unwrap();
     let late = plan(&seen_early, &c, second);
-    let outcomes = apply(&late, &f, SAVED, &crate::pacing::Limits::for_run(&c, None)).await;
+    let outcomes = apply(&late, &f, SAVED, None, &crate::pacing::Limits::for_run(&c, None)).await;
     for o in &outcomes {
         assert!(!matches!(o.entry.action, Action::ScaleDown { .. }), "{o:?}");
     }
@@ -70,16 +71,16 @@ async fn issue9_item1_two_sleeps_at_once_never_save_the_sleeping_values() {
     // Even a plan made entirely before the first run (read, targets and all) changes nothing.
     let f = fleet();
     let mut stale = f.observe(&fleet_query(&c, &second)).await.unwrap().services;
-    add_targets(&f, &mut stale, &c, second).await.unwrap();
+    complete(&f, &mut stale, &c, second, &mut vec![]).await.unwrap();
     let stale_plan = plan(&stale, &c, second);
-    run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+    run(&f, &c, inv(Mode::ScaleDown, EVENING), None).await.unwrap();
     let writes = f.writes();
-    let outcomes = apply(&stale_plan, &f, SAVED, &crate::pacing::Limits::for_run(&c, None)).await;
+    let outcomes = apply(&stale_plan, &f, SAVED, None, &crate::pacing::Limits::for_run(&c, None)).await;
     assert_eq!(f.writes(), writes, "{outcomes:?}");
     assert_eq!(f.service("dev", "api").tags[SAVED], genuine);
 
-    let up = run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap();
-    assert_eq!(up.count("restored"), 2);
+    let up = run(&f, &c, inv(Mode::ScaleUp, MORNING), None).await.unwrap();
+    assert_eq!(up.count(Reported::Restored), 2);
     let api = f.service("dev", "api");
     assert_eq!((api.desired, api.scaling), (5, Some(API_BOUNDS)));
 }
@@ -120,13 +121,13 @@ async fn start(f: &MemoryFleet, c: &Config, runner: Runner) {
                 until: at("2026-11-20T22:00:00Z"),
                 now: at(EVENING),
                 dry_run: false,
-                cover_idle_after: false,
+                origin: crate::wake::WakeOrigin::Engineer,
             };
-            wake(f, c, &request).await.unwrap();
+            wake(f, c, &request, None).await.unwrap();
             return;
         }
     };
-    run(f, c, Invocation { mode, now: at(now), dry_run: false, force }).await.unwrap();
+    run(f, c, Invocation { mode, now: at(now), dry_run: false, force }, None).await.unwrap();
 }
 
 /// 10,000 seeded interleavings of two overlapping runs (any of scale-down, scale-up, reconcile,
@@ -141,7 +142,7 @@ async fn issue9_item1_ten_thousand_interleavings_of_two_runs_lose_nothing() {
         let f = fleet();
         let asleep_first = seed % 3 == 0;
         if asleep_first {
-            run(&f, &c, inv(Mode::ScaleDown, EVENING)).await.unwrap();
+            run(&f, &c, inv(Mode::ScaleDown, EVENING), None).await.unwrap();
         }
         let a = RUNNERS[(seed / 3 % 7) as usize];
         let b = RUNNERS[(seed / 21 % 7) as usize];
@@ -165,7 +166,7 @@ async fn issue9_item1_ten_thousand_interleavings_of_two_runs_lose_nothing() {
             }
         }
         // ... and one restore brings back exactly what there was.
-        run(&f, &c, inv(Mode::ScaleUp, "2026-11-23T10:00:00Z")).await.unwrap();
+        run(&f, &c, inv(Mode::ScaleUp, "2026-11-23T10:00:00Z"), None).await.unwrap();
         let api = f.service("dev", "api");
         let web = f.service("dev", "web");
         if (api.desired, api.scaling, web.desired) != (5, Some(API_BOUNDS), 2)
@@ -197,11 +198,11 @@ async fn issue9_item1_ten_thousand_interleavings_of_two_runs_lose_nothing() {
 async fn issue9_item2_a_saved_state_that_would_not_read_back_is_never_written() {
     let (f, c) = (fleet(), config());
     let far = Invocation { mode: Mode::ScaleDown, now: at("9999-12-31T23:59:59-23:59"), dry_run: false, force: true };
-    let summary = run(&f, &c, far).await.unwrap();
+    let summary = run(&f, &c, far, None).await.unwrap();
     assert_eq!(f.writes(), 0, "{:?}", summary.services);
     // Planned to sleep and refused: a failure the alarm sees, never a quiet skip.
     let api = summary.services.iter().find(|s| s.service == "api").unwrap();
-    assert_eq!(api.action, "failed");
+    assert_eq!(api.action, Reported::Failed);
     assert_eq!(api.error_code.as_deref(), Some("RefusedByCostSaver"));
     assert!(api.error.as_deref().unwrap().contains("could not read back"), "{:?}", api.error);
 }
@@ -231,7 +232,7 @@ async fn issue9_item3_huge_saved_counts_never_panic_and_restore_to_one() {
         for mode in [Mode::ScaleDown, Mode::ScaleUp, Mode::Reconcile] {
             let mut i = inv(mode, if mode == Mode::ScaleDown { EVENING } else { MORNING });
             i.dry_run = dry_run;
-            let summary = run(&f, &c, i).await.unwrap();
+            let summary = run(&f, &c, i, None).await.unwrap();
             serde_json::to_string(&summary).unwrap();
             if mode == Mode::ScaleUp {
                 for name in ["huge", "above-ecs", "max-bounds"] {
@@ -274,8 +275,8 @@ async fn issue9_item4_a_restore_to_zero_is_done_once_without_a_loop() {
             .tag(SAVED, "desired=3 min=0 max=0 suspended=none at=2026-11-20T20:00:00Z")
             .autoscaled(Bounds::ASLEEP),
     );
-    let first = run(&f, &c, inv(Mode::ScaleUp, MORNING)).await.unwrap();
-    assert_eq!(first.count("restored"), 2, "{:?}", first.services);
+    let first = run(&f, &c, inv(Mode::ScaleUp, MORNING), None).await.unwrap();
+    assert_eq!(first.count(Reported::Restored), 2, "{:?}", first.services);
     for s in &first.services {
         assert!(!s.steps.iter().any(|step| step.contains("wrote back")), "{s:?}");
     }
@@ -283,7 +284,7 @@ async fn issue9_item4_a_restore_to_zero_is_done_once_without_a_loop() {
     assert!(!f.service("dev", "pinned").tags.contains_key(SAVED));
     let writes = f.writes();
     for mode in [Mode::ScaleUp, Mode::Reconcile] {
-        run(&f, &c, inv(mode, "2026-11-23T09:15:00Z")).await.unwrap();
+        run(&f, &c, inv(mode, "2026-11-23T09:15:00Z"), None).await.unwrap();
     }
     assert_eq!(f.writes(), writes, "{:?}", f.log());
 }
@@ -303,9 +304,9 @@ async fn issue9_item11_scope_values_with_spaces_are_never_changed() {
             .tag(SAVED, "desired=2 at=2026-11-20T20:00:00Z"),
     );
     for (mode, now) in [(Mode::ScaleDown, EVENING), (Mode::Reconcile, EVENING), (Mode::ScaleUp, MORNING)] {
-        let summary = run(&f, &c, inv(mode, now)).await.unwrap();
+        let summary = run(&f, &c, inv(mode, now), None).await.unwrap();
         for s in &summary.services {
-            assert_eq!(s.action, "skipped", "{s:?}");
+            assert_eq!(s.action, Reported::Skipped, "{s:?}");
             assert!(s.reason.contains("spaces around it"), "{s:?}");
             assert!(!s.warnings.is_empty(), "{s:?}");
         }

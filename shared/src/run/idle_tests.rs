@@ -5,7 +5,9 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 
 use super::*;
 use crate::memory::{MemoryFleet, MemoryService};
-use crate::plan::IDLE_REASON;
+use crate::model::Bounds;
+use crate::saved::SavedState;
+use crate::summary::Reported;
 use crate::waker::{decide, Answer, RecentlyWoken};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
@@ -66,31 +68,33 @@ async fn reconcile_puts_an_idle_preview_to_sleep_in_working_hours_and_nothing_el
     f.edit("previews", "pr-7", |s| s.target_groups.clear()); // no load balancer: never idle
     f.record_requests(&group(0), quiet, 9); // before the window: does not count
 
-    let dry = run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: true, force: false })
+    let dry = run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: true, force: false }, None)
         .await
         .unwrap();
-    assert_eq!(dry.count("would_scale_down"), 1, "{:#?}", dry.services);
-    let down = run(&f, &c, Invocation { mode: Mode::ScaleDown, now: at(FRIDAY_11), dry_run: false, force: false })
-        .await
-        .unwrap();
-    assert_eq!(down.count("scaled_down"), 0, "only reconcile idle-sleeps");
+    assert_eq!(dry.count(Reported::WouldScaleDown), 1, "{:#?}", dry.services);
+    let down =
+        run(&f, &c, Invocation { mode: Mode::ScaleDown, now: at(FRIDAY_11), dry_run: false, force: false }, None)
+            .await
+            .unwrap();
+    assert_eq!(down.count(Reported::ScaledDown), 0, "only reconcile idle-sleeps");
 
-    let summary = run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false })
-        .await
-        .unwrap();
+    let summary =
+        run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false }, None)
+            .await
+            .unwrap();
     let report = |i: usize| summary.services.iter().find(|s| s.service == format!("pr-{i}")).unwrap().clone();
-    assert_eq!(report(0).action, "scaled_down");
+    assert_eq!(report(0).action, Reported::ScaledDown);
     assert_eq!(report(0).reason, "idle for 90 min: no request through its load balancer (idle-after 90m)");
     for i in 1..8 {
-        assert_ne!(report(i).action, "scaled_down", "pr-{i}: {:?}", report(i));
+        assert_ne!(report(i).action, Reported::ScaledDown, "pr-{i}: {:?}", report(i));
     }
     assert!(report(6).warnings.iter().any(|w| w.contains("unreadable cost-saver:idle-after")), "{:?}", report(6));
     assert_eq!(f.service("previews", "pr-0").desired, 0);
     assert!(f.rules().iter().any(|r| r.tags.contains_key("cost-saver:wakes")), "asleep behind its waking rule");
     let emf = crate::emf::document("reconcile", &summary, 0);
     assert_eq!(emf["IdleSlept"], 1.0);
-    assert_eq!(summary.count("idle"), 0, "idle is a reason of scaled_down, not an action");
-    assert!(summary.services.iter().filter(|s| s.reason.starts_with(IDLE_REASON)).count() == 1);
+    let idle: Vec<&str> = summary.services.iter().filter(|s| s.idle).map(|s| s.service.as_str()).collect();
+    assert_eq!(idle, ["pr-0"], "only the idle sleep is marked idle");
 }
 
 #[tokio::test]
@@ -100,7 +104,9 @@ async fn idle_after_default_applies_and_off_opts_out() {
     f.edit("previews", "pr-1", |s| {
         s.tags.insert("cost-saver:idle-after".into(), "off".into());
     });
-    run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false }).await.unwrap();
+    run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false }, None)
+        .await
+        .unwrap();
     assert_eq!((f.service("previews", "pr-0").desired, f.service("previews", "pr-1").desired), (0, 2));
 }
 
@@ -110,7 +116,9 @@ async fn idle_after_default_applies_and_off_opts_out() {
 async fn a_service_woken_by_a_request_is_not_idle_slept_again_before_its_idle_after() {
     let c = config("2h");
     let f = previews(1);
-    run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false }).await.unwrap();
+    run(&f, &c, Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false }, None)
+        .await
+        .unwrap();
     assert_eq!(f.service("previews", "pr-0").desired, 0);
     let waking =
         f.rules().into_iter().find(|r| r.tags.contains_key("cost-saver:wakes")).unwrap().forwards_to[0].clone();
@@ -123,7 +131,7 @@ async fn a_service_woken_by_a_request_is_not_idle_slept_again_before_its_idle_af
     );
     for minutes in [15, 60, 119] {
         let now = woke + Duration::minutes(minutes);
-        run(&f, &c, Invocation { mode: Mode::Reconcile, now, dry_run: false, force: false }).await.unwrap();
+        run(&f, &c, Invocation { mode: Mode::Reconcile, now, dry_run: false, force: false }, None).await.unwrap();
         assert_eq!(f.service("previews", "pr-0").desired, 2, "+{minutes} min");
     }
 }
@@ -189,7 +197,7 @@ async fn a_simulated_week_of_idle_previews_saves_85_percent_and_answers_every_re
             now.minute().is_multiple_of(15).then_some(Mode::Reconcile)
         };
         if let Some(mode) = mode {
-            let summary = run(&f, &c, Invocation { mode, now, dry_run: false, force: false }).await.unwrap();
+            let summary = run(&f, &c, Invocation { mode, now, dry_run: false, force: false }, None).await.unwrap();
             assert_eq!(summary.failures().count(), 0, "{now}: {:?}", summary.services);
         }
         task_hours += (0..n).map(|i| f64::from(f.service("previews", &format!("pr-{i}")).desired)).sum::<f64>() / 12.0;
@@ -201,4 +209,31 @@ async fn a_simulated_week_of_idle_previews_saves_85_percent_and_answers_every_re
     assert!(unanswered.is_empty(), "{unanswered:#?}");
     assert!(by_waker > 0 && by_app > 0, "both paths exercised: app {by_app}, waker {by_waker}");
     assert!(saved >= 0.85, "saved {:.1}% of task-hours", saved * 100.0);
+}
+
+/// An idle autoscaled preview must sleep like a scheduled one: bounds saved, target pinned at 0/0
+/// (otherwise its autoscaler raises it straight back to min, and the wake restores no bounds).
+#[tokio::test]
+async fn an_idle_autoscaled_preview_saves_its_bounds_and_pins_its_target_at_zero() {
+    let c = config("off");
+    let f = MemoryFleet::new();
+    f.add_cluster("previews", &[("Environment", "preview")]);
+    let bounds = Bounds { min: 1, max: 4, suspended: crate::model::Suspension::NONE };
+    f.add_service(
+        MemoryService::new("previews", "pr-0", 2)
+            .behind(&group(0))
+            .autoscaled(bounds)
+            .tag("cost-saver:idle-after", "30m"),
+    );
+    f.add_target_group(&group(0), LB, true);
+    f.add_rule("rule-0", LB, LISTENER, Some(10), "pr-0.example.com", &group(0));
+
+    let inv = Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false };
+    let summary = run(&f, &c, inv, None).await.unwrap();
+    let report = &summary.services[0];
+    assert_eq!((report.action, report.idle), (Reported::ScaledDown, true), "{report:#?}");
+    let s = f.service("previews", "pr-0");
+    assert_eq!((s.desired, s.scaling), (0, Some(Bounds::ASLEEP)), "target pinned at 0/0");
+    let saved = SavedState::parse(&s.tags["cost-saver:saved"]).unwrap();
+    assert_eq!((saved.desired, saved.bounds), (2, Some(bounds)), "the bounds are what a wake restores");
 }

@@ -7,6 +7,7 @@ use crate::memory::{MemoryFleet, MemoryService};
 use crate::model::{Bounds, Suspension};
 use crate::plan::{Invocation, Mode};
 use crate::run::run;
+use crate::summary::Reported;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -61,8 +62,8 @@ fn cost<'a>(s: &'a crate::Summary, name: &str) -> &'a ServiceCost {
 async fn scale_down_reports_the_hourly_cost_of_what_sleeps() {
     let f = fleet();
     let config = Config::from_lookup(|_| None).unwrap();
-    let s = run(&f, &config, inv(Mode::ScaleDown, FRIDAY)).await.unwrap();
-    assert_eq!(s.count("scaled_down"), 4);
+    let s = run(&f, &config, inv(Mode::ScaleDown, FRIDAY), None).await.unwrap();
+    assert_eq!(s.count(Reported::ScaledDown), 4);
     assert!(close(cost(&s, "small").hourly_usd_avoided.unwrap(), 0.04937));
     assert!(close(cost(&s, "large").hourly_usd_avoided.unwrap(), 0.14811));
     assert!(close(cost(&s, "arm").hourly_usd_avoided.unwrap(), 0.158));
@@ -83,9 +84,9 @@ async fn scale_down_reports_the_hourly_cost_of_what_sleeps() {
 async fn scale_up_reports_hours_slept_and_dollars_saved_per_service() {
     let f = fleet();
     let config = Config::from_lookup(|_| None).unwrap();
-    run(&f, &config, inv(Mode::ScaleDown, FRIDAY)).await.unwrap();
-    let s = run(&f, &config, inv(Mode::ScaleUp, MONDAY)).await.unwrap();
-    assert_eq!(s.count("restored"), 4);
+    run(&f, &config, inv(Mode::ScaleDown, FRIDAY), None).await.unwrap();
+    let s = run(&f, &config, inv(Mode::ScaleUp, MONDAY), None).await.unwrap();
+    assert_eq!(s.count(Reported::Restored), 4);
     let arm = cost(&s, "arm");
     assert_eq!(arm.hours_slept, Some(60.0));
     assert!(close(arm.usd_saved.unwrap(), 9.48), "60 h * 0.158 = 9.48");

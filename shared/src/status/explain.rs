@@ -28,7 +28,7 @@ pub enum LookupError {
 }
 
 /// One service, as discovery and the planner see it.
-pub(super) async fn one<F: ReadFleet>(
+pub(super) async fn one<F: ReadFleet + ReadTraffic>(
     fleet: &F,
     config: &Config,
     cluster: &str,
@@ -43,7 +43,11 @@ pub(super) async fn one<F: ReadFleet>(
     let mut found = observation.services;
     found.retain(|s| s.id.name == service && s.id.cluster == cluster && s.is_active());
     let inv = what_if(at);
-    add_targets(fleet, &mut found, config, inv).await?;
+    let mut warnings = Vec::new();
+    complete(fleet, &mut found, config, inv, &mut warnings).await?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     found
         .into_iter()
         .next()
@@ -52,7 +56,7 @@ pub(super) async fn one<F: ReadFleet>(
 
 /// `Ok` when the cluster exists. Asked only when a filter on it matched nothing: an empty table
 /// for a misspelt name would read as "nothing managed there".
-pub async fn require_cluster<F: ReadFleet>(fleet: &F, cluster: &str) -> Result<(), LookupError> {
+pub async fn require_cluster<F: ReadFleet + ReadTraffic>(fleet: &F, cluster: &str) -> Result<(), LookupError> {
     let observation = fleet.select(&Selector::Cluster { cluster: cluster.into() }).await?;
     if observation.missing.iter().any(|m| m.starts_with("cluster ")) {
         return Err(LookupError::NotFound(format!("cluster {cluster}")));
@@ -60,7 +64,7 @@ pub async fn require_cluster<F: ReadFleet>(fleet: &F, cluster: &str) -> Result<(
     Ok(())
 }
 
-pub async fn explain<F: ReadFleet>(
+pub async fn explain<F: ReadFleet + ReadTraffic>(
     fleet: &F,
     config: &Config,
     cluster: &str,
@@ -130,7 +134,7 @@ pub async fn explain<F: ReadFleet>(
         },
     ));
     let (action, reason, warnings) = match entry {
-        Some(e) => (e.action.name(true), e.reason, e.warnings),
+        Some(e) => (e.action.reported(true).name(), e.reason, e.warnings),
         None => ("skipped", format!("not managed: no {} in scope and no saved state", config.scope_tag_key), vec![]),
     };
     let next = transitions(&s, config, at, at + Duration::days(8), 2);

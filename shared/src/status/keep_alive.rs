@@ -27,7 +27,7 @@ pub enum SetKeepAliveError {
 pub const MAX_KEEP_ALIVE_HOURS: u32 = 366 * 24;
 
 /// Writes (or removes) the service's keep-alive tag, by name, and returns its standing after.
-pub async fn set_keep_alive<F: ReadFleet + ChangeService>(
+pub async fn set_keep_alive<F: ReadFleet + ReadTraffic + ChangeService>(
     fleet: &F,
     config: &Config,
     cluster: &str,

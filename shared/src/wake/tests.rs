@@ -4,6 +4,7 @@ use super::*;
 use crate::memory::{MemoryFleet, MemoryService};
 use crate::model::{Bounds, Suspension};
 use crate::run::run;
+use crate::summary::{Caller, Reported};
 
 const SAVED: &str = "cost-saver:saved";
 const KEEP: &str = "cost-saver:keep-alive";
@@ -87,7 +88,7 @@ fn fleet() -> MemoryFleet {
 
 async fn wake_with(f: &MemoryFleet, payload: Value) -> Result<WakeReport, WakeError> {
     let req = parse_wake(&payload, at(NIGHT), &config()).unwrap();
-    wake(f, &config(), &req).await
+    wake(f, &config(), &req, None).await
 }
 
 #[tokio::test]
@@ -96,8 +97,8 @@ async fn wakes_one_named_service_and_keeps_it_awake_until_the_keep_alive_ends() 
     let report = wake_with(&f, json!({"cluster": "previews", "service": "api", "hours": 3})).await.unwrap();
     assert_eq!(report.until, "2026-11-21T01:00:00Z");
     assert_eq!(report.kept_alive.len(), 1);
-    assert_eq!(report.summary.mode, "wake");
-    assert_eq!(report.summary.count("restored"), 1);
+    assert_eq!(report.summary.caller, Caller::Wake);
+    assert_eq!(report.summary.count(Reported::Restored), 1);
     let api = f.service("previews", "api");
     assert_eq!((api.desired, api.scaling), (3, Some(Bounds { min: 1, max: 4, suspended: Suspension::NONE })));
     assert_eq!(api.tags[KEEP], "2026-11-21T01:00:00Z");
@@ -106,9 +107,9 @@ async fn wakes_one_named_service_and_keeps_it_awake_until_the_keep_alive_ends() 
 
     let c = config();
     let tick = |t: &str| Invocation { mode: Mode::Reconcile, now: at(t), dry_run: false, force: false };
-    run(&f, &c, tick("2026-11-21T00:45:00Z")).await.unwrap();
+    run(&f, &c, tick("2026-11-21T00:45:00Z"), None).await.unwrap();
     assert_eq!(f.service("previews", "api").desired, 3, "reconcile keeps it awake");
-    run(&f, &c, tick("2026-11-21T01:00:00Z")).await.unwrap();
+    run(&f, &c, tick("2026-11-21T01:00:00Z"), None).await.unwrap();
     assert_eq!(f.service("previews", "api").desired, 0, "asleep once the keep-alive ends");
 }
 
@@ -116,7 +117,7 @@ async fn wakes_one_named_service_and_keeps_it_awake_until_the_keep_alive_ends() 
 async fn wakes_every_service_matched_by_a_tag() {
     let f = fleet();
     let report = wake_with(&f, json!({"tag": {"key": "preview-id", "value": "pr-7"}, "hours": 2})).await.unwrap();
-    assert_eq!(report.summary.count("restored"), 2);
+    assert_eq!(report.summary.count(Reported::Restored), 2);
     assert_eq!(report.kept_alive.len(), 3, "the awake one is kept alive too");
     assert_eq!(f.service("pr-7", "web").desired, 1);
     assert_eq!(f.service("pr-7", "worker").desired, 2);
@@ -155,7 +156,7 @@ async fn never_shortens_a_longer_keep_alive_and_dry_run_writes_nothing() {
 
     let dry =
         wake_with(&f, json!({"cluster": "previews", "service": "api", "hours": 1, "dry_run": true})).await.unwrap();
-    assert_eq!(dry.summary.count("would_restore"), 1);
+    assert_eq!(dry.summary.count(Reported::WouldRestore), 1);
     assert_eq!(f.service("previews", "api").desired, 0);
     assert!(!f.service("previews", "api").tags.contains_key(KEEP));
 }
@@ -165,8 +166,8 @@ async fn a_failed_keep_alive_write_leaves_that_service_alone_and_is_reported() {
     let f = fleet();
     f.fail_write(1);
     let report = wake_with(&f, json!({"cluster": "previews", "hours": 1})).await.unwrap();
-    assert_eq!(report.summary.count("failed"), 1);
-    assert_eq!(report.summary.count("restored"), 1);
+    assert_eq!(report.summary.count(Reported::Failed), 1);
+    assert_eq!(report.summary.count(Reported::Restored), 1);
     let failed = report.summary.failures().next().unwrap();
     assert_eq!(failed.service, "api");
     assert_eq!(f.service("previews", "api").desired, 0, "not restored without its keep-alive");
@@ -235,7 +236,7 @@ mod hostile {
         let f = fleet();
         let c = config();
         let req = parse_wake(&json!({"cluster": "previews", "hours": 2, "dry_run": true}), clock(), &c).unwrap();
-        let report = wake(&f, &c, &req).await.unwrap();
+        let report = wake(&f, &c, &req, None).await.unwrap();
         assert!(!report.kept_alive.is_empty());
         assert!(report.kept_alive.iter().all(|k| !k.written), "{:?}", report.kept_alive);
         assert_eq!(f.writes(), 0);
@@ -264,8 +265,8 @@ mod hostile {
         let clock = DateTime::parse_from_rfc3339("2026-11-20T21:00:00.123456789Z").unwrap().with_timezone(&Utc);
         let req = parse_wake(&json!({"cluster": "previews", "hours": 2}), clock, &c).unwrap();
         assert_eq!(crate::plan::rfc3339(req.until), "2026-11-20T23:00:00Z");
-        let report = wake(&f, &c, &req).await.unwrap();
-        assert_eq!(report.summary.count("failed"), 0, "{:?}", report.summary.services);
+        let report = wake(&f, &c, &req, None).await.unwrap();
+        assert_eq!(report.summary.count(Reported::Failed), 0, "{:?}", report.summary.services);
         assert!(report.kept_alive.iter().all(|k| k.written && k.until == "2026-11-20T23:00:00Z"));
     }
 }

@@ -1,6 +1,7 @@
 use aws_lambda_events::http::header::{ACCEPT, RETRY_AFTER};
 
 use super::*;
+use crate::fleet::ReadFleet;
 use crate::memory::{MemoryFleet, MemoryService};
 use chrono::Duration;
 
@@ -157,12 +158,11 @@ async fn restores_by_request_count_as_woken_by_request_in_the_summary_and_metric
         until: at("2026-11-20T22:10:00Z"),
         now: at("2026-11-20T21:03:00Z"),
         dry_run: false,
-        cover_idle_after: true,
+        origin: WakeOrigin::Request,
     };
-    let mut report = wake(&f, &c, &request).await.unwrap();
-    report.summary.rename_action("restored", "woken_by_request");
-    assert_eq!((report.summary.count("woken_by_request"), report.summary.count("restored")), (1, 0));
-    assert_eq!(report.summary.services[0].action, "woken_by_request");
+    let report = wake(&f, &c, &request, None).await.unwrap();
+    assert_eq!((report.summary.count(Reported::WokenByRequest), report.summary.count(Reported::Restored)), (1, 0));
+    assert_eq!(report.summary.services[0].action, Reported::WokenByRequest);
     let emf = crate::emf::document("ecs-cost-saver-waker", &report.summary, 0);
     assert_eq!(emf["ServicesWokenByRequest"], 1.0);
     assert_eq!(emf["ServicesRestored"], 0.0);
