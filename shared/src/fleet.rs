@@ -103,8 +103,9 @@ pub trait ReadTraffic {
     ) -> impl Future<Output = Result<Option<ServiceId>, CallError>> + Send;
 
     /// Requests each of these target groups served from `since` until `until`, from the load
-    /// balancer's metrics (`AWS/ApplicationELB` `RequestCount`); a group with no datapoint
-    /// served none.
+    /// balancer's metrics (`AWS/ApplicationELB` `RequestCount`); a group answered with no
+    /// datapoint served none. A group *absent* from the answer is unknown (the metrics did not
+    /// answer completely, or it is not behind an Application Load Balancer): never count it as 0.
     fn request_counts(
         &self,
         target_groups: &[String],

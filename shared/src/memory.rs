@@ -77,6 +77,8 @@ struct State {
     elb: load_balancers::Elb,
     /// Requests served: (target group, minute, count), as the load balancer's metrics hold them.
     requests: Vec<(String, DateTime<Utc>, u64)>,
+    /// Target groups the metrics leave out of their answer (unknown, as a partial answer makes them).
+    unknown_requests: Vec<String>,
     calls: BTreeMap<String, u32>,
     writes: u32,
     fail_writes: Vec<u32>,
@@ -158,6 +160,11 @@ impl MemoryFleet {
     }
 
     /// Records `count` requests served by `target_group` at `at` (a load balancer metric).
+    /// From now on the metrics answer nothing for `target_group` (as a partial answer would).
+    pub fn requests_unknown(&self, target_group: &str) {
+        self.lock().unknown_requests.push(target_group.to_string());
+    }
+
     pub fn record_requests(&self, target_group: &str, at: DateTime<Utc>, count: u64) {
         self.lock().requests.push((target_group.to_string(), at, count));
     }
@@ -391,6 +398,7 @@ impl ReadTraffic for MemoryFleet {
         *state.calls.entry("cloudwatch:GetMetricData".into()).or_insert(0) += 1;
         Ok(target_groups
             .iter()
+            .filter(|t| !state.unknown_requests.contains(t))
             .map(|t| {
                 let n = state
                     .requests

@@ -114,7 +114,15 @@ pub async fn complete<F: ReadFleet + ReadTraffic>(
             Ok(counts) => {
                 for i in indexes {
                     let s = &mut services[i];
-                    s.requests = Some(s.target_groups.iter().map(|t| counts.get(t).copied().unwrap_or(0)).sum());
+                    let each: Option<Vec<u64>> = s.target_groups.iter().map(|t| counts.get(t).copied()).collect();
+                    match each {
+                        Some(each) => s.requests = Some(each.iter().sum()),
+                        None => warnings.push(format!(
+                            "{}: its requests are unknown (CloudWatch did not answer completely for its target \
+                             groups, or one is not behind an Application Load Balancer); not idle-slept this run",
+                            s.id
+                        )),
+                    }
                 }
             }
             Err(e) => warnings.push(format!("could not read request counts, nothing idle-slept this run: {e}")),

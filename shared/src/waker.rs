@@ -91,6 +91,10 @@ pub async fn decide<F: Fleet>(
         }
         Err(e) => return Answer::Retrying { service: "this environment".into(), why: e.to_string() },
     };
+    if let Err(why) = same_account_and_region(target_group, &id.arn) {
+        tracing::warn!(target_group, service = %id.arn, "{why}");
+        return Answer::Refused { why };
+    }
     let request = WakeRequest {
         selector: Selector::Service { cluster: id.cluster.clone(), service: id.name.clone() },
         until: keep_alive_until(clock, config.wake_on_request_minutes),
@@ -115,6 +119,25 @@ pub async fn decide<F: Fleet>(
         }
         Err(e @ WakeError::Discovery(_)) => Answer::Retrying { service: id.name, why: e.to_string() },
         Err(e) => Answer::Refused { why: format!("{} cannot be woken by a request: {e}", id.name) },
+    }
+}
+
+/// The waking group lives in this function's own account and region (the request came through
+/// it, and its tags were read with this function's credentials); the service it names must too.
+/// A service ARN of another account or region is refused, never woken by its names here.
+fn same_account_and_region(target_group_arn: &str, service_arn: &str) -> Result<(), String> {
+    // arn:<partition>:<service>:<region>:<account>:<resource>
+    let place = |arn: &str| {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        (parts.len() == 6).then(|| (parts[1].to_string(), parts[3].to_string(), parts[4].to_string()))
+    };
+    match (place(target_group_arn), place(service_arn)) {
+        (Some(here), Some(there)) if here == there => Ok(()),
+        (Some((_, region, account)), _) => Err(format!(
+            "this target group names a service outside this account and region ({account}, {region}): {}; refused",
+            crate::text::echo(service_arn)
+        )),
+        (None, _) => Err("the request's target group is not an ARN; refused".into()),
     }
 }
 

@@ -237,3 +237,23 @@ async fn an_idle_autoscaled_preview_saves_its_bounds_and_pins_its_target_at_zero
     let saved = SavedState::parse(&s.tags["cost-saver:saved"]).unwrap();
     assert_eq!((saved.desired, saved.bounds), (2, Some(bounds)), "the bounds are what a wake restores");
 }
+
+/// Issue 17, item 1: requests the metrics leave out (a partial answer) are unknown, not 0: the
+/// preview stays awake, and the summary says why.
+#[tokio::test]
+async fn a_preview_whose_requests_are_unknown_is_not_idle_slept_and_the_summary_says_why() {
+    let c = config("30m");
+    let f = previews(2);
+    f.record_requests(&group(1), at(FRIDAY_11) - Duration::minutes(200), 1); // both quiet for 30 min
+    f.requests_unknown(&group(0));
+    let inv = Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false };
+    let summary = run(&f, &c, inv, None).await.unwrap();
+    let action = |name: &str| summary.services.iter().find(|s| s.service == name).unwrap().action;
+    assert_eq!((action("pr-0"), action("pr-1")), (Reported::Skipped, Reported::ScaledDown), "{summary:#?}");
+    assert_eq!(f.service("previews", "pr-0").desired, 2);
+    assert!(
+        summary.warnings.iter().any(|w| w.starts_with("previews/pr-0: its requests are unknown")),
+        "{:?}",
+        summary.warnings
+    );
+}

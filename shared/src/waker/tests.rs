@@ -26,8 +26,14 @@ fn fleet() -> MemoryFleet {
     );
     f.add_service(MemoryService::new("prod", "checkout", 3));
     f.add_tagged_target_group(WAKING_TG, &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web")]);
-    f.add_tagged_target_group("tg-prod", &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout")]);
-    f.add_tagged_target_group("tg-app", &[("team", "web")]);
+    f.add_tagged_target_group(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-prod/00000000000000aa",
+        &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout")],
+    );
+    f.add_tagged_target_group(
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-app/00000000000000bb",
+        &[("team", "web")],
+    );
     f
 }
 
@@ -111,8 +117,11 @@ async fn what_cannot_be_woken_gets_a_page_that_does_not_reload() {
     let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
     let clock = at("2026-11-20T21:03:00Z");
     for (tg, needle) in [
-        (Some("tg-prod"), "protected"),
-        (Some("tg-app"), "carries no cost-saver:wakes tag"),
+        (Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-prod/00000000000000aa"), "protected"),
+        (
+            Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-app/00000000000000bb"),
+            "carries no cost-saver:wakes tag",
+        ),
         (Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/gone/1"), "wakes no service"),
         (None, "did not come through a load balancer"),
     ] {
@@ -187,4 +196,24 @@ async fn under_dry_run_a_request_writes_nothing_and_the_page_says_so_without_rel
     }
     assert_eq!(f.writes(), 0);
     assert_eq!(f.service("previews", "pr-101-web").desired, 0, "still asleep");
+}
+
+/// Issue 17, item 10: a waking group tagged with a service ARN of another account or region
+/// woke the local service with the same names. It is refused, and nothing is written.
+#[tokio::test]
+async fn a_waking_group_naming_a_service_of_another_account_or_region_is_refused() {
+    let c = config();
+    for foreign in [
+        "arn:aws:ecs:us-east-1:999999999999:service/previews/pr-101-web",
+        "arn:aws:ecs:eu-west-1:123456789012:service/previews/pr-101-web",
+        "arn:aws-cn:ecs:us-east-1:123456789012:service/previews/pr-101-web",
+    ] {
+        let (f, recent) = (fleet(), RecentlyWoken::default());
+        f.add_tagged_target_group(WAKING_TG, &[(WAKES, foreign)]);
+        let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:00Z"), &recent).await;
+        let Answer::Refused { why } = &answer else { panic!("{foreign}: {answer:?}") };
+        assert!(why.contains("outside this account and region"), "{why}");
+        assert_eq!(f.writes(), 0, "{foreign}: nothing written");
+        assert_eq!(f.service("previews", "pr-101-web").desired, 0);
+    }
 }
