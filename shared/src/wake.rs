@@ -311,6 +311,9 @@ async fn keep_alive_all<F: ChangeService>(
             }
             _ => req.until,
         };
+        // Never past MAX_WAKE_HOURS: one request (a scanner's) must not keep a service with a
+        // long idle-after awake for a week (an engineer's wake was refused beyond it already).
+        let until = until.min(req.now + Duration::hours(config.max_wake_hours.into()));
         let value = rfc3339(until);
         let reads_back = KeepAlive::parse(&value).ok().map(|k| k.state(req.now, chrono_tz::UTC))
             == Some(KeepAliveState::Active { until: Some(until) });

@@ -217,3 +217,19 @@ async fn a_waking_group_naming_a_service_of_another_account_or_region_is_refused
         assert_eq!(f.service("previews", "pr-101-web").desired, 0);
     }
 }
+
+/// Issue 17, item 7: one request at Fri 21:05 to a service tagged `idle-after=168h` wrote a
+/// keep-alive to the next Friday. A request's keep-alive never reaches past `MAX_WAKE_HOURS`.
+#[tokio::test]
+async fn a_request_s_keep_alive_never_reaches_past_max_wake_hours() {
+    let (f, recent) = (fleet(), RecentlyWoken::default());
+    f.edit("previews", "pr-101-web", |s| {
+        s.tags.insert("cost-saver:idle-after".into(), "168h".into());
+    });
+    let c = Config::from_lookup(|k| (k == "MAX_WAKE_HOURS").then(|| "48".into())).unwrap();
+    let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:05:00Z"), &recent).await;
+    assert!(matches!(answer, Answer::Waking { .. }), "{answer:?}");
+    let s = f.service("previews", "pr-101-web");
+    assert_eq!(s.tags["cost-saver:keep-alive"], "2026-11-22T21:05:00Z", "48 h, not 168");
+    assert_eq!(s.desired, 2);
+}
