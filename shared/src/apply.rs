@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::fleet::{CallError, ChangeService, ReadFleet, RouteRequests};
+use crate::fleet::{CallError, ChangeService, Fleet, ReadTraffic, RouteRequests};
 use crate::model::{Bounds, Fresh, ServiceId};
 use crate::pacing::Limits;
 use crate::plan::{Action, Plan, PlanEntry};
@@ -57,7 +57,7 @@ impl Outcome {
 /// Applies every entry, up to `limits.concurrency` services at a time; outcomes come back in plan
 /// order. A service is started only before the deadline, and always finished once started. With
 /// `routing`, the load balancer rules of services put or kept asleep are routed to the waker.
-pub async fn apply<F: ReadFleet + ChangeService + RouteRequests>(
+pub async fn apply<F: Fleet>(
     plan: &Plan,
     fleet: &F,
     saved_key: &str,
@@ -75,7 +75,7 @@ pub async fn apply<F: ReadFleet + ChangeService + RouteRequests>(
 }
 
 /// One pass over `outcomes`: the check before writing, the writes, the check after.
-async fn apply_pass<F: ReadFleet + ChangeService + RouteRequests>(
+async fn apply_pass<F: Fleet>(
     mut outcomes: Vec<Outcome>,
     fleet: &F,
     saved_key: &str,
@@ -99,7 +99,7 @@ async fn apply_pass<F: ReadFleet + ChangeService + RouteRequests>(
 /// bucket refill, and only when the deadline leaves room for it. Each resumes where it stopped,
 /// through the same checks as the first pass: a sleep whose saved state was written goes on as a
 /// keep-asleep, so `saved` is never rewritten.
-async fn second_pass<F: ReadFleet + ChangeService + RouteRequests>(
+async fn second_pass<F: Fleet>(
     outcomes: &mut [Outcome],
     fleet: &F,
     saved_key: &str,
@@ -223,12 +223,7 @@ async fn confirm<C: ChangeService>(outcomes: &mut [Outcome], changer: &C, saved_
 
 /// The check after writing (see the module comment): every service this run changed, read again
 /// in batches, with its scalable target where it has one.
-async fn recheck<F: ReadFleet + ChangeService + RouteRequests>(
-    outcomes: &mut [Outcome],
-    fleet: &F,
-    saved_key: &str,
-    routing: Option<Routing<'_>>,
-) {
+async fn recheck<F: Fleet>(outcomes: &mut [Outcome], fleet: &F, saved_key: &str, routing: Option<Routing<'_>>) {
     let changed: Vec<ServiceId> = outcomes
         .iter()
         .filter(|o| o.error.is_none() && !o.steps.is_empty() && write_back_value(&o.entry).is_some())
@@ -295,7 +290,7 @@ fn write_back_value(entry: &PlanEntry) -> Option<String> {
     .filter(|v| !v.is_empty())
 }
 
-async fn apply_entry<C: ChangeService + RouteRequests>(
+async fn apply_entry<C: ChangeService + RouteRequests + ReadTraffic>(
     mut outcome: Outcome,
     changer: &C,
     saved_key: &str,
@@ -321,7 +316,7 @@ async fn apply_entry<C: ChangeService + RouteRequests>(
     outcome
 }
 
-async fn apply_one<C: ChangeService + RouteRequests>(
+async fn apply_one<C: ChangeService + RouteRequests + ReadTraffic>(
     entry: &PlanEntry,
     changer: &C,
     saved_key: &str,
@@ -367,7 +362,7 @@ async fn apply_one<C: ChangeService + RouteRequests>(
 
 /// Before the count goes to 0: the load balancer's requests to the waker, not to an empty
 /// target group (a 503). What cannot be covered is said in the steps.
-async fn route<C: RouteRequests>(
+async fn route<C: RouteRequests + ReadTraffic>(
     changer: &C,
     entry: &PlanEntry,
     routing: Option<Routing<'_>>,

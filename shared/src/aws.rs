@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::cost::TaskSize;
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, Selector};
-use crate::model::{Bounds, Fresh, ServiceId};
+use crate::model::{Bounds, Fresh, ListenerRule, ServiceId};
 
 mod client;
 mod discovery;
@@ -273,6 +273,10 @@ impl ReadFleet for AwsFleet {
 }
 
 impl ReadTraffic for AwsFleet {
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        self.elb_listener_rules(target_groups).await
+    }
+
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
         let tags = self.elb_tags(&[target_group_arn.to_string()]).await?;
         Ok(tags.iter().find_map(|(_, tags)| ServiceId::from_arn(tags.get(key)?)))

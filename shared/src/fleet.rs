@@ -113,6 +113,12 @@ pub trait ReadTraffic {
         until: DateTime<Utc>,
     ) -> impl Future<Output = Result<BTreeMap<String, u64>, CallError>> + Send;
 
+    /// Every rule of every listener of the load balancers these target groups belong to.
+    fn listener_rules(
+        &self,
+        target_groups: &[String],
+    ) -> impl Future<Output = Result<Vec<ListenerRule>, CallError>> + Send;
+
     /// Every waking target group (carrying `key`), with the service ARN it wakes.
     fn waking_groups(&self, key: &str) -> impl Future<Output = Result<Vec<(String, String)>, CallError>> + Send;
 }
@@ -129,12 +135,6 @@ pub trait ChangeService {
 
 /// Routing a sleeping service's load balancer requests to the waker, and back (see `routing`).
 pub trait RouteRequests {
-    /// Every rule of every listener of the load balancers these target groups belong to.
-    fn listener_rules(
-        &self,
-        target_groups: &[String],
-    ) -> impl Future<Output = Result<Vec<ListenerRule>, CallError>> + Send;
-
     /// The waking target group `name` (created if missing) tagged `key=<service ARN>`, with the
     /// waker function registered in it; returns its ARN.
     fn ensure_waking_group(

@@ -255,6 +255,7 @@ proptest! {
             launch: crate::cost::Launch::Fargate,
             target_groups: vec![],
             requests: None,
+            waking: None,
         };
         let inv = Invocation { mode, now, dry_run: false, force: force && mode == Mode::ScaleDown };
         let p = plan(std::slice::from_ref(&service), &config, inv);

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, Selector};
-use crate::model::{Bounds, Fresh, ObservedService, SchedulingStrategy, ServiceId, Tags};
+use crate::model::{Bounds, Fresh, ListenerRule, ObservedService, SchedulingStrategy, ServiceId, Tags};
 
 mod load_balancers;
 
@@ -271,6 +271,7 @@ impl MemoryFleet {
             launch: s.launch,
             target_groups: s.target_groups.clone(),
             requests: None,
+            waking: None,
         }
     }
 }
@@ -376,6 +377,10 @@ impl ReadFleet for MemoryFleet {
 }
 
 impl ReadTraffic for MemoryFleet {
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        self.memory_listener_rules(target_groups).await
+    }
+
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
         self.interleave().await;
         let mut state = self.lock();

@@ -133,6 +133,9 @@ pub struct ObservedService {
     pub target_groups: Vec<String>,
     /// Requests through those target groups over its idle-after window, when `reconcile` asked.
     pub requests: Option<u64>,
+    /// Whether its load balancer requests can reach the waker, from the listener rules; read
+    /// only where the planner needs it (`plan::waking_needed`), `None` elsewhere or unreadable.
+    pub waking: Option<Waking>,
 }
 
 impl ObservedService {
@@ -183,6 +186,18 @@ pub struct Fresh {
     /// The value of the tag asked for (saved state), if the service carries it.
     pub tag: Option<String>,
     pub target_groups: Vec<String>,
+}
+
+/// Whether requests through a service's load balancer rules can reach the waker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waking {
+    /// Every rule forwarding to it has its waking rule in front of it.
+    InPlace,
+    /// Every such rule can get one (none is in place yet, or some are missing).
+    CanBeAdded,
+    /// Some of its traffic can never reach the waker (a listener's default action, a listener
+    /// that opts out, a rule that cannot be copied, no free priority): why.
+    Uncovered(String),
 }
 
 /// What a summary reports for one service: its `action`, and the key of its count.

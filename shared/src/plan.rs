@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::keep_alive::KeepAliveState;
-use crate::model::{Bounds, ObservedService, Reported, SchedulingStrategy, ServiceId};
+use crate::model::{Bounds, ObservedService, Reported, SchedulingStrategy, ServiceId, Waking};
 use crate::saved::{SavedState, MAX_DESIRED};
 use crate::schedule::Verdict;
 use crate::tags::{read_tags, saved_state, Scope, TagView};
@@ -180,6 +180,30 @@ pub fn requests_needed(services: &[ObservedService], config: &Config, inv: Invoc
     by_window
 }
 
+/// The services whose waking coverage (`ObservedService::waking`, from the listener rules) the
+/// planner needs, read after the request counts: in `reconcile`, the silent idle candidates it
+/// may idle-sleep; in `scale-up` and `reconcile`, the sleeping services it would leave asleep for
+/// their next request. Either only when a request can really wake them.
+pub fn waking_needed(services: &[ObservedService], config: &Config, inv: Invocation) -> Vec<usize> {
+    if !inv.mode.restores() {
+        return Vec::new();
+    }
+    let mut need = Vec::new();
+    for (i, s) in services.iter().enumerate().filter(|(_, s)| s.is_active()) {
+        let view = read_tags(s, config, inv.now);
+        // A keep-alive restores (or keeps awake) whatever the routing.
+        let kept_alive = matches!(view.keep_alive, KeepAliveState::Active { .. });
+        if view.scope != Scope::Managed || !wakes_on_request(s, &view, config) || kept_alive {
+            continue;
+        }
+        let asleep = view.saved.is_some();
+        if asleep || (inv.mode == Mode::Reconcile && s.requests == Some(0)) {
+            need.push(i);
+        }
+    }
+    need
+}
+
 /// The scalable targets the planner needs (read after the request counts: an idle sleep is a
 /// sleep): services a plan made without targets would put or keep asleep, and sleeping services
 /// whose saved state records bounds or cannot be read. Which awake services are autoscaled
@@ -293,7 +317,9 @@ fn decide_sleeping(
     }
     // A service that sleeps when idle wakes on its next request (or a keep-alive), not by the
     // clock: waking it at the start of the day only to idle-sleep it an hour later saves nothing.
-    let on_request = wakes_on_request(s, view, config);
+    // Only with its waking rules in place: a service whose traffic cannot reach the waker (a
+    // listener's default action, an opted-out listener, …) would answer 503 all day.
+    let on_request = wakes_on_request(s, view, config) && s.waking == Some(Waking::InPlace);
     let wake_reason = keep_alive.or_else(|| (verdict.awake && !inv.force && !on_request).then(|| verdict.why.clone()));
     if on_request && wake_reason.is_none() && verdict.awake && restores && s.desired == 0 {
         return (Action::Skip, "asleep; it sleeps when idle and wakes on its next request (or a keep-alive)".into());
@@ -366,6 +392,10 @@ fn decide_awake(
 fn idle_reason(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation) -> Option<String> {
     let minutes = view.idle_after?;
     if inv.mode != Mode::Reconcile || !wakes_on_request(s, view, config) || s.requests != Some(0) {
+        return None;
+    }
+    // Only what a request can wake again: every rule of its listeners covered, or coverable.
+    if !matches!(s.waking, Some(Waking::InPlace | Waking::CanBeAdded)) {
         return None;
     }
     let window = Duration::minutes(minutes.into());

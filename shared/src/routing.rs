@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use crate::fleet::{CallError, ChangeService, ReadTraffic, RouteRequests};
-use crate::model::{Fresh, ListenerRule, RuleCondition, ServiceId};
+use crate::model::{Fresh, ListenerRule, ObservedService, RuleCondition, ServiceId, Waking};
 use crate::tags::wake_on_request_value;
 
 pub use crate::config::Routing;
@@ -111,6 +111,25 @@ pub fn missing_companions(
     (missing, warnings)
 }
 
+/// Whether `s`'s requests can reach the waker, given every rule of its listeners: its waking
+/// rules all in place, all addable, or some traffic never coverable (and why).
+pub fn coverage(s: &ObservedService, rules: &[ListenerRule], routing: Routing<'_>) -> Waking {
+    let serves: Vec<String> =
+        s.target_groups.iter().filter(|t| rules.iter().any(|r| r.forwards_to.contains(t))).cloned().collect();
+    if serves.is_empty() {
+        return Waking::Uncovered("no listener rule forwards to its target groups".into());
+    }
+    // Its waking group is whatever its own rules forward to (none yet: nothing is in place).
+    let own = rules.iter().find(|r| r.tags.get(routing.key) == Some(&s.id.arn)).and_then(|r| r.forwards_to.first());
+    let group = own.cloned().unwrap_or_default();
+    let (missing, warnings) = missing_companions(&s.id.arn, &serves, &group, rules, routing.key, routing.opt_out);
+    match (warnings.is_empty(), missing.is_empty()) {
+        (false, _) => Waking::Uncovered(warnings.join("; ")),
+        (true, true) if own.is_some() => Waking::InPlace,
+        (true, _) => Waking::CanBeAdded,
+    }
+}
+
 fn same_conditions(a: &[RuleCondition], b: &[RuleCondition]) -> bool {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort();
@@ -119,7 +138,7 @@ fn same_conditions(a: &[RuleCondition], b: &[RuleCondition]) -> bool {
 }
 
 /// Puts the waking routing of one service in place (idempotent); the steps done, in words.
-pub async fn route_to_waker<C: RouteRequests>(
+pub async fn route_to_waker<C: RouteRequests + ReadTraffic>(
     changer: &C,
     id: &ServiceId,
     serves: &[String],
@@ -141,7 +160,7 @@ pub async fn route_to_waker<C: RouteRequests>(
 
 /// Takes the waking routing of one awake service down once every target group it serves has a
 /// healthy target: companions first, the waking group last. `Ok(false)` while not yet healthy.
-pub async fn release<C: RouteRequests>(
+pub async fn release<C: RouteRequests + ReadTraffic>(
     changer: &C,
     group: &str,
     service_arn: &str,
@@ -184,7 +203,7 @@ pub async fn release_awake<F: ReadTraffic + ChangeService + RouteRequests>(
 }
 
 /// `release_awake` for given waking groups and the services they wake.
-pub async fn release_services<F: ChangeService + RouteRequests>(
+pub async fn release_services<F: ChangeService + RouteRequests + ReadTraffic>(
     fleet: &F,
     saved_key: &str,
     routing: Routing<'_>,

@@ -11,8 +11,8 @@ use crate::cost::Launch;
 use crate::fleet::{CallError, Fleet, FleetQuery, ReadFleet, ReadTraffic};
 use crate::model::{ObservedService, ServiceId};
 use crate::pacing::Limits;
-use crate::plan::{plan, requests_needed, targets_needed, Invocation, Mode};
-use crate::routing::release_awake;
+use crate::plan::{plan, requests_needed, targets_needed, waking_needed, Invocation, Mode};
+use crate::routing::{coverage, release_awake};
 use crate::savings::{service_cost, ServiceCost, Standing};
 use crate::summary::{Caller, Summary};
 use crate::tags::saved_state;
@@ -37,7 +37,7 @@ pub async fn run<F: Fleet>(
 ) -> Result<Summary, CallError> {
     let before = Counters::read(fleet);
     let mut observation = fleet.observe(&fleet_query(config, &inv)).await?;
-    complete(fleet, &mut observation.services, config, inv, &mut observation.warnings).await?;
+    complete(fleet, &mut observation.services, config, inv, &mut observation.warnings, Purpose::Plan).await?;
     let plan = plan(&observation.services, config, inv);
     tracing::info!(mode = inv.mode.name(), dry_run = inv.dry_run, services = plan.entries.len(), "planned");
     let routing = config.routing();
@@ -95,17 +95,28 @@ pub(crate) async fn summarise<F: ReadFleet>(fleet: &F, config: &Config, ran: Ran
     summary
 }
 
+/// What the planning input is completed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A scheduled run, `status`, `explain`: everything the planner asks for.
+    Plan,
+    /// `wake`: every service it plans carries a keep-alive by then, so their waking coverage never
+    /// decides anything and is not read (the waker answers sooner for it).
+    Wake,
+}
+
 /// Completes what discovery saw with everything the planner asks for, in one step: first the
-/// request counts of idle candidates (`plan::requests_needed`), then the scalable targets the
-/// plan depends on (`plan::targets_needed`), and nothing else. `Err` only when the targets
-/// cannot be read (nothing was changed); a failed request-count query only means no service is
-/// idle-slept this run, and is a warning.
+/// request counts of idle candidates (`plan::requests_needed`), then their waking coverage
+/// (`plan::waking_needed`), then the scalable targets the plan depends on
+/// (`plan::targets_needed`), and nothing else. `Err` only when the targets cannot be read
+/// (nothing was changed); a failed request-count or listener read is a warning (no idle sleep).
 pub async fn complete<F: ReadFleet + ReadTraffic>(
     fleet: &F,
     services: &mut [ObservedService],
     config: &Config,
     inv: Invocation,
     warnings: &mut Vec<String>,
+    purpose: Purpose,
 ) -> Result<(), CallError> {
     for (minutes, indexes) in requests_needed(services, config, inv) {
         let groups: Vec<String> = indexes.iter().flat_map(|i| services[*i].target_groups.clone()).collect();
@@ -128,6 +139,9 @@ pub async fn complete<F: ReadFleet + ReadTraffic>(
             Err(e) => warnings.push(format!("could not read request counts, nothing idle-slept this run: {e}")),
         }
     }
+    if purpose == Purpose::Plan {
+        add_waking(fleet, services, config, inv, warnings).await;
+    }
     let need = targets_needed(services, config, inv);
     if need.is_empty() {
         return Ok(());
@@ -137,6 +151,36 @@ pub async fn complete<F: ReadFleet + ReadTraffic>(
         s.scaling = targets.get(&s.id).copied();
     }
     Ok(())
+}
+
+/// The waking coverage of the services the planner asks about (`plan::waking_needed`): one
+/// read of their listeners' rules. A failed read leaves it unknown: nothing is idle-slept, and
+/// nothing is left asleep for a request, this run.
+async fn add_waking<F: ReadTraffic>(
+    fleet: &F,
+    services: &mut [ObservedService],
+    config: &Config,
+    inv: Invocation,
+    warnings: &mut Vec<String>,
+) {
+    let Some(routing) = config.routing() else { return };
+    let need = waking_needed(services, config, inv);
+    if need.is_empty() {
+        return;
+    }
+    let mut groups: Vec<String> = need.iter().flat_map(|i| services[*i].target_groups.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    match fleet.listener_rules(&groups).await {
+        Ok(rules) => {
+            for i in need {
+                services[i].waking = Some(coverage(&services[i], &rules, routing));
+            }
+        }
+        Err(e) => warnings.push(format!(
+            "could not read the listener rules: nothing idle-slept or left asleep for a request this run: {e}"
+        )),
+    }
 }
 
 /// The cost entry of each outcome, in order. Task definitions are asked once each, and only for

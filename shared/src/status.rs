@@ -18,7 +18,7 @@ use crate::fleet::{CallError, ChangeService, ReadFleet, ReadTraffic, Selector};
 use crate::keep_alive::{local_to_utc, KeepAlive, KeepAliveState};
 use crate::model::ObservedService;
 use crate::plan::{plan, Action, Invocation, Mode};
-use crate::run::{calls_since, complete, fleet_query, task_hourly};
+use crate::run::{calls_since, complete, fleet_query, task_hourly, Purpose};
 use crate::saved::SavedState;
 use crate::savings::{service_cost, Standing};
 use crate::schedule::Hours;
@@ -125,7 +125,7 @@ async fn observed<F: ReadFleet + ReadTraffic>(
     observation.services.retain(|s| filter.keeps(s));
     let mut warnings = observation.warnings;
     let services = &mut observation.services;
-    complete(fleet, services, config, inv, &mut warnings).await?;
+    complete(fleet, services, config, inv, &mut warnings, Purpose::Plan).await?;
     Ok((observation.services, warnings))
 }
 

@@ -18,7 +18,7 @@ use crate::model::SchedulingStrategy;
 use crate::pacing::Limits;
 use crate::plan::{plan, rfc3339, Action, Capacity, Invocation, Mode, PlanEntry};
 use crate::routing::release_services;
-use crate::run::{complete, summarise, Counters, Ran};
+use crate::run::{complete, summarise, Counters, Purpose, Ran};
 use crate::summary::{Caller, Summary};
 use crate::tags::{read_tags, Scope, Source, TagView};
 use crate::text::echo;
@@ -222,7 +222,7 @@ pub async fn wake<F: Fleet>(
     // With the keep-alive in place, restoring is exactly what scale-up does for these services.
     let inv = Invocation { mode: Mode::ScaleUp, now: req.now, dry_run: req.dry_run, force: false };
     // Before any write: a failed read must leave nothing half-done.
-    complete(fleet, &mut observation.services, config, inv, &mut observation.warnings)
+    complete(fleet, &mut observation.services, config, inv, &mut observation.warnings, Purpose::Wake)
         .await
         .map_err(WakeError::Discovery)?;
     let managed = managed_services(observation.services, config, req.now)?;

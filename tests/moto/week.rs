@@ -55,6 +55,10 @@ impl ReadFleet for SimulatedDeployments<'_> {
 }
 
 impl ReadTraffic for SimulatedDeployments<'_> {
+    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        self.aws.listener_rules(target_groups).await
+    }
+
     async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
         self.aws.woken_by(target_group_arn, key).await
     }
@@ -90,9 +94,6 @@ impl ChangeService for SimulatedDeployments<'_> {
 }
 
 impl RouteRequests for SimulatedDeployments<'_> {
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
-        self.aws.listener_rules(target_groups).await
-    }
     async fn ensure_waking_group(
         &self,
         name: &str,

@@ -272,6 +272,7 @@ pub(super) fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Ta
         launch: Launch::of(s.launch_type().map(|l| l.as_str()), &providers),
         target_groups: target_groups(s),
         requests: None,
+        waking: None,
     })
 }
 

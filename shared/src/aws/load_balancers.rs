@@ -175,8 +175,8 @@ fn to_sdk_condition(c: &RuleCondition) -> elb::types::RuleCondition {
     .build()
 }
 
-impl RouteRequests for AwsFleet {
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+impl AwsFleet {
+    pub(super) async fn elb_listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
         const GROUPS: &str = "elasticloadbalancing:DescribeTargetGroups";
         const LISTENERS: &str = "elasticloadbalancing:DescribeListeners";
         const RULES: &str = "elasticloadbalancing:DescribeRules";
@@ -247,6 +247,9 @@ impl RouteRequests for AwsFleet {
         }
         Ok(rules)
     }
+}
+
+impl RouteRequests for AwsFleet {
     async fn ensure_waking_group(
         &self,
         name: &str,

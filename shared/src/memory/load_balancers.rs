@@ -146,8 +146,8 @@ impl MemoryFleet {
     }
 }
 
-impl RouteRequests for MemoryFleet {
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+impl MemoryFleet {
+    pub(super) async fn memory_listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("elasticloadbalancing:DescribeRules".into()).or_insert(0) += 1;
@@ -163,6 +163,9 @@ impl RouteRequests for MemoryFleet {
             })
             .collect())
     }
+}
+
+impl RouteRequests for MemoryFleet {
     async fn ensure_waking_group(
         &self,
         name: &str,

@@ -40,6 +40,7 @@ fn svc(name: &str, desired: u32, tags: &[(&str, &str)], cluster_tags: &[(&str, &
         launch: Launch::Fargate,
         target_groups: vec![],
         requests: None,
+        waking: None,
     }
 }
 

@@ -59,7 +59,7 @@ async fn issue9_item1_two_sleeps_at_once_never_save_the_sleeping_values() {
     assert_eq!(f.service("dev", "api").tags[SAVED], genuine);
 
     // The second run's target read comes late: it sees 0/0, all suspended.
-    complete(&f, &mut seen_early, &c, second, &mut vec![]).await.unwrap();
+    complete(&f, &mut seen_early, &c, second, &mut vec![], Purpose::Plan).await.unwrap();
     let late = plan(&seen_early, &c, second);
     let outcomes = apply(&late, &f, SAVED, None, &crate::pacing::Limits::for_run(&c, None)).await;
     for o in &outcomes {
@@ -71,7 +71,7 @@ async fn issue9_item1_two_sleeps_at_once_never_save_the_sleeping_values() {
     // Even a plan made entirely before the first run (read, targets and all) changes nothing.
     let f = fleet();
     let mut stale = f.observe(&fleet_query(&c, &second)).await.unwrap().services;
-    complete(&f, &mut stale, &c, second, &mut vec![]).await.unwrap();
+    complete(&f, &mut stale, &c, second, &mut vec![], Purpose::Plan).await.unwrap();
     let stale_plan = plan(&stale, &c, second);
     run(&f, &c, inv(Mode::ScaleDown, EVENING), None).await.unwrap();
     let writes = f.writes();

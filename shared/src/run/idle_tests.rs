@@ -257,3 +257,43 @@ async fn a_preview_whose_requests_are_unknown_is_not_idle_slept_and_the_summary_
         summary.warnings
     );
 }
+
+fn at_time(mode: Mode, t: &str) -> Invocation {
+    Invocation { mode, now: at(t), dry_run: false, force: false }
+}
+
+/// Issue 17, item 2: a preview whose traffic no waking rule can cover (here the listener's
+/// default action) was idle-slept, then skipped by every run while its users got 503. It is
+/// never idle-slept; the Friday cron still puts it to sleep, and Monday's scale-up wakes it.
+#[tokio::test]
+async fn a_preview_whose_traffic_cannot_reach_the_waker_is_never_idle_slept_nor_left_asleep() {
+    let c = config("30m");
+    let f = MemoryFleet::new();
+    f.add_cluster("previews", &[("Environment", "preview")]);
+    f.add_service(MemoryService::new("previews", "pr-0", 2).behind(&group(0)));
+    f.add_target_group(&group(0), LB, true);
+    f.add_rule("default-0", LB, LISTENER, None, "", &group(0));
+
+    let idle = run(&f, &c, at_time(Mode::Reconcile, FRIDAY_11), None).await.unwrap();
+    assert_eq!(idle.services[0].action, Reported::Skipped, "{idle:#?}");
+    assert_eq!(f.service("previews", "pr-0").desired, 2);
+    let down = run(&f, &c, at_time(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    assert_eq!(down.services[0].action, Reported::ScaledDown, "{down:#?}");
+    let up = run(&f, &c, at_time(Mode::ScaleUp, "2026-11-23T08:00:00Z"), None).await.unwrap();
+    assert_eq!(up.services[0].action, Reported::Restored, "{up:#?}");
+    assert_eq!(f.service("previews", "pr-0").desired, 2);
+}
+
+/// The other side of item 2: behind its waking rule, a preview slept by the Friday cron stays
+/// asleep at 08:00 and wakes on its next request.
+#[tokio::test]
+async fn a_preview_behind_its_waking_rule_stays_asleep_at_eight_for_its_next_request() {
+    let c = config("30m");
+    let f = previews(1);
+    let down = run(&f, &c, at_time(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    assert_eq!(down.services[0].action, Reported::ScaledDown, "{down:#?}");
+    let up = run(&f, &c, at_time(Mode::ScaleUp, "2026-11-23T08:00:00Z"), None).await.unwrap();
+    assert_eq!(up.services[0].action, Reported::Skipped, "{up:#?}");
+    assert!(up.services[0].reason.contains("wakes on its next request"), "{:?}", up.services[0].reason);
+    assert_eq!(f.service("previews", "pr-0").desired, 0);
+}

@@ -44,7 +44,7 @@ pub(super) async fn one<F: ReadFleet + ReadTraffic>(
     found.retain(|s| s.id.name == service && s.id.cluster == cluster && s.is_active());
     let inv = what_if(at);
     let mut warnings = Vec::new();
-    complete(fleet, &mut found, config, inv, &mut warnings).await?;
+    complete(fleet, &mut found, config, inv, &mut warnings, crate::run::Purpose::Plan).await?;
     for w in warnings {
         tracing::warn!("{w}");
     }
