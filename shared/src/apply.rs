@@ -274,7 +274,7 @@ async fn recheck<F: Fleet>(outcomes: &mut [Outcome], fleet: &F, saved_key: &str,
             }
         }
         // Asleep again: the racing restore may have taken its waking routing down meanwhile.
-        if let Err(e) = route(fleet, &o.entry, routing, &mut o.steps).await {
+        if let Err(e) = route(fleet, &o.entry, routing, &mut o.steps).await.map(drop) {
             o.error = Some(e);
         }
     }
@@ -306,7 +306,18 @@ async fn apply_entry<C: ChangeService + RouteRequests + ReadTraffic>(
         return outcome;
     }
     let entry = &outcome.entry;
-    outcome.error = apply_one(entry, changer, saved_key, routing, limits, &mut outcome.steps).await.err();
+    match apply_one(entry, changer, saved_key, routing, limits, &mut outcome.steps).await {
+        Ok(Applied::Done) => {}
+        Ok(Applied::Abandoned(why)) => {
+            tracing::warn!(service = %entry.id, why, "not idle-slept");
+            outcome.entry.to = outcome.entry.from.clone();
+            outcome.entry.reason = why;
+            outcome.entry.action = Action::Skip;
+            return outcome;
+        }
+        Err(e) => outcome.error = Some(e),
+    }
+    let entry = &outcome.entry;
     match &outcome.error {
         Some(e) => tracing::error!(service = %entry.id, error = %e, done = ?outcome.steps, "service failed"),
         None => tracing::info!(
@@ -323,14 +334,20 @@ async fn apply_one<C: ChangeService + RouteRequests + ReadTraffic>(
     routing: Option<Routing<'_>>,
     limits: &Limits,
     steps: &mut Vec<String>,
-) -> Result<(), CallError> {
+) -> Result<Applied, CallError> {
     let id: &ServiceId = &entry.id;
     match &entry.action {
-        Action::ScaleDown { saved, has_target, .. } => {
+        Action::ScaleDown { saved, has_target, idle } => {
             let value = saved.to_tag_value().map_err(|problem| refused(id, problem))?;
             changer.tag(id, saved_key, &value).await?;
             steps.push(format!("saved `{value}`"));
-            route(changer, entry, routing, steps).await?;
+            let quota = route(changer, entry, routing, steps).await?;
+            if let (true, Some(why)) = (*idle, quota) {
+                // Idle sleep only for what a request can wake: undo the one write made so far.
+                changer.untag(id, saved_key).await?;
+                steps.push("removed saved state again".into());
+                return Ok(Applied::Abandoned(format!("not idle-slept: no waking page ({why})")));
+            }
             if *has_target {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
             }
@@ -357,21 +374,31 @@ async fn apply_one<C: ChangeService + RouteRequests + ReadTraffic>(
         }
         Action::Skip => {}
     }
-    Ok(())
+    Ok(Applied::Done)
+}
+
+/// How one entry's writes ended, when no call failed.
+enum Applied {
+    Done,
+    /// Given up before anything but what was undone (an idle sleep whose routing hit a quota).
+    Abandoned(String),
 }
 
 /// Before the count goes to 0: the load balancer's requests to the waker, not to an empty
-/// target group (a 503). What cannot be covered is said in the steps.
+/// target group (a 503). What cannot be covered is said in the steps; a quota refusal (nothing
+/// changed on the load balancer) comes back too.
 async fn route<C: RouteRequests + ReadTraffic>(
     changer: &C,
     entry: &PlanEntry,
     routing: Option<Routing<'_>>,
     steps: &mut Vec<String>,
-) -> Result<(), CallError> {
-    let Some(r) = routing.filter(|_| !entry.target_groups.is_empty()) else { return Ok(()) };
-    let warnings = route_to_waker(changer, &entry.id, &entry.target_groups, r, steps).await?;
+) -> Result<Option<String>, CallError> {
+    let Some(r) = routing.filter(|_| !entry.target_groups.is_empty()) else { return Ok(None) };
+    let shared = entry.shared_groups.iter().cloned().collect();
+    let warnings = route_to_waker(changer, &entry.id, &entry.target_groups, &shared, r, steps).await?;
+    let quota = warnings.iter().find(|w| w.starts_with("quota:")).cloned();
     steps.extend(warnings.into_iter().map(|w| format!("not covered: {w}")));
-    Ok(())
+    Ok(quota)
 }
 
 /// A write the executor refuses to make: the value would not read back as what was meant.

@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 
 use crate::cost::TaskSize;
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, Selector};
-use crate::model::{Bounds, Fresh, ListenerRule, ServiceId};
+use crate::model::{Bounds, Fresh, ListenerRule, ServiceId, Tags};
 
 mod client;
 mod discovery;
@@ -61,8 +61,8 @@ pub const WRITE_OPERATIONS: [&str; 9] = [
     REGISTER_SCALABLE_TARGET,
     load_balancers::CREATE_TARGET_GROUP,
     load_balancers::REGISTER_TARGETS,
-    load_balancers::CREATE_RULE,
-    load_balancers::DELETE_RULE,
+    load_balancers::ADD_TAGS,
+    load_balancers::MODIFY_RULE,
     load_balancers::DELETE_TARGET_GROUP,
 ];
 const TAG_RESOURCE: &str = "ecs:TagResource";
@@ -83,9 +83,14 @@ pub struct AwsFleet {
 impl AwsFleet {
     /// Clients from the standard chain: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials.
     pub async fn from_env() -> AwsFleet {
+        AwsFleet::from_env_with(Timeouts::default()).await
+    }
+
+    /// `from_env` with other time limits (the waker's are shorter: a browser waits).
+    pub async fn from_env_with(timeouts: Timeouts) -> AwsFleet {
         let config =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config()).load().await;
-        AwsFleet::new(&config)
+        AwsFleet::with_timeouts(&config, timeouts)
     }
 
     /// Clients from `config`, with the default `Timeouts` on every call.
@@ -273,13 +278,16 @@ impl ReadFleet for AwsFleet {
 }
 
 impl ReadTraffic for AwsFleet {
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
-        self.elb_listener_rules(target_groups).await
+    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+        self.elb_load_balancers_of(target_groups).await
     }
 
-    async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
-        let tags = self.elb_tags(&[target_group_arn.to_string()]).await?;
-        Ok(tags.iter().find_map(|(_, tags)| ServiceId::from_arn(tags.get(key)?)))
+    async fn listener_rules(
+        &self,
+        load_balancers: &[String],
+        tags_for: &[String],
+    ) -> Result<Vec<ListenerRule>, CallError> {
+        self.elb_listener_rules(load_balancers, tags_for).await
     }
 
     async fn request_counts(
@@ -291,9 +299,8 @@ impl ReadTraffic for AwsFleet {
         self.elb_request_counts(target_groups, since, until).await
     }
 
-    async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
-        let found = self.tagged(&["elasticloadbalancing:targetgroup"], key, None).await?;
-        Ok(found.into_iter().filter_map(|(arn, tags)| Some((arn, tags.get(key)?.clone()))).collect())
+    async fn waking_groups(&self, marker: &str) -> Result<Vec<(String, Tags)>, CallError> {
+        self.tagged(&["elasticloadbalancing:targetgroup"], marker, None).await
     }
 }
 
@@ -305,7 +312,16 @@ impl ChangeService for AwsFleet {
         }
         let mut found = Vec::new();
         for (cluster, arns) in by_cluster {
-            for s in self.describe_services(cluster, &arns).await?.0 {
+            let described = match self.describe_services(cluster, &arns).await {
+                Ok(d) => d.0,
+                // A deleted cluster's services no longer exist; the other clusters' still do.
+                Err(e) if e.code.as_deref() == Some("ClusterNotFoundException") => continue,
+                Err(e) => return Err(e),
+            };
+            for s in described {
+                if s.status() != Some(crate::model::ACTIVE) {
+                    continue;
+                }
                 let Some(id) = s.service_arn().and_then(ServiceId::from_arn) else { continue };
                 let tag = s.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value()).map(str::to_string);
                 found.push(Fresh {

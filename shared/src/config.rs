@@ -21,8 +21,11 @@ pub struct TagKeys {
     pub keep_alive: String,
     pub schedule: String,
     pub saved: String,
-    /// On a waking target group: the ARN of the service a request to it wakes.
+    /// On a swapped rule: the ARN of the service a request through it wakes (its saved forward
+    /// under `<wakes>-forward…`); on a waking target group: its load balancer's ARN.
     pub wakes: String,
+    /// The marker on what the tool creates (its waking target groups): `ecs-cost-saver`.
+    pub made_by: String,
     /// How long without a request through its load balancer before a service is idle.
     pub idle_after: String,
     /// `false` on a service or cluster: its load balancer rules are never routed to the waker.
@@ -118,8 +121,10 @@ impl Config {
 /// The waking routing is on when a waker function is deployed (`WAKER_FUNCTION_ARN`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Routing<'a> {
-    /// The tag key on the tool's target groups and rules (`cost-saver:wakes`).
+    /// The tag key on the tool's swapped rules and waking groups (`cost-saver:wakes`).
     pub key: &'a str,
+    /// The marker key on what the tool creates (`cost-saver:made-by`).
+    pub marker: &'a str,
     pub waker: &'a str,
     /// The opt-out tag key (`cost-saver:wake-on-request`), read on listeners too.
     pub opt_out: &'a str,
@@ -130,6 +135,7 @@ impl Config {
     pub fn routing(&self) -> Option<Routing<'_>> {
         Some(Routing {
             key: &self.tags.wakes,
+            marker: &self.tags.made_by,
             waker: self.waker_function_arn.as_deref()?,
             opt_out: &self.tags.wake_on_request,
         })
@@ -202,6 +208,7 @@ fn tag_keys<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<TagKeys, Co
         schedule: format!("{p}schedule"),
         saved: format!("{p}saved"),
         wakes: format!("{p}wakes"),
+        made_by: format!("{p}made-by"),
         idle_after: format!("{p}idle-after"),
         wake_on_request: format!("{p}wake-on-request"),
     };

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use std::future::Future;
 
 use crate::cost::TaskSize;
-use crate::model::{Bounds, Fresh, ListenerRule, ObservedService, RuleCondition, ServiceId};
+use crate::model::{Bounds, Forward, Fresh, ListenerRule, ObservedService, ServiceId, Tags};
 
 /// What discovery looks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,16 +92,8 @@ pub trait ReadFleet {
     }
 }
 
-/// What the load balancers say: which service a waking group wakes, and requests served.
+/// What the load balancers say: their rules, the tool's waking groups, and requests served.
 pub trait ReadTraffic {
-    /// The service a waking target group wakes, read from its `key` tag (a service ARN); `None`
-    /// when the target group carries no such tag (not one of the tool's).
-    fn woken_by(
-        &self,
-        target_group_arn: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<ServiceId>, CallError>> + Send;
-
     /// Requests each of these target groups served from `since` until `until`, from the load
     /// balancer's metrics (`AWS/ApplicationELB` `RequestCount`); a group answered with no
     /// datapoint served none. A group *absent* from the answer is unknown (the metrics did not
@@ -113,14 +105,24 @@ pub trait ReadTraffic {
         until: DateTime<Utc>,
     ) -> impl Future<Output = Result<BTreeMap<String, u64>, CallError>> + Send;
 
-    /// Every rule of every listener of the load balancers these target groups belong to.
-    fn listener_rules(
+    /// The load balancers these target groups are behind now (a rule or a listener's default
+    /// action forwards to them): none for a group whose rules all forward to the waker.
+    fn load_balancers_of(
         &self,
         target_groups: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, CallError>> + Send;
+
+    /// Every rule of every listener of these load balancers, with its listener's port. Tags are
+    /// read for the rules that forward to one of `tags_for` or to a waking group (`csw-…`), and
+    /// for their listeners: nothing else needs them.
+    fn listener_rules(
+        &self,
+        load_balancers: &[String],
+        tags_for: &[String],
     ) -> impl Future<Output = Result<Vec<ListenerRule>, CallError>> + Send;
 
-    /// Every waking target group (carrying `key`), with the service ARN it wakes.
-    fn waking_groups(&self, key: &str) -> impl Future<Output = Result<Vec<(String, String)>, CallError>> + Send;
+    /// Every target group carrying the tag key `marker`, with its tags.
+    fn waking_groups(&self, marker: &str) -> impl Future<Output = Result<Vec<(String, Tags)>, CallError>> + Send;
 }
 
 pub trait ChangeService {
@@ -135,27 +137,22 @@ pub trait ChangeService {
 
 /// Routing a sleeping service's load balancer requests to the waker, and back (see `routing`).
 pub trait RouteRequests {
-    /// The waking target group `name` (created if missing) tagged `key=<service ARN>`, with the
-    /// waker function registered in it; returns its ARN.
+    /// The waking target group `name` (created with `tags` if missing, a Lambda target group),
+    /// with the waker function registered in it; returns its ARN. One that exists without the
+    /// tool's marker is refused, never used.
     fn ensure_waking_group(
         &self,
         name: &str,
-        key: &str,
-        service_arn: &str,
+        tags: &[(String, String)],
         waker_arn: &str,
     ) -> impl Future<Output = Result<String, CallError>> + Send;
 
-    /// A rule on `listener` forwarding what `conditions` match to `target_group`, with `tags`.
-    fn create_rule(
-        &self,
-        listener: &str,
-        priority: u32,
-        conditions: &[RuleCondition],
-        target_group: &str,
-        tags: &[(String, String)],
-    ) -> impl Future<Output = Result<(), CallError>> + Send;
+    /// Adds (or overwrites) these tags on a rule.
+    fn tag_rule(&self, rule_arn: &str, tags: &[(String, String)])
+        -> impl Future<Output = Result<(), CallError>> + Send;
 
-    fn delete_rule(&self, rule_arn: &str) -> impl Future<Output = Result<(), CallError>> + Send;
+    /// Makes the rule's actions exactly this one forward; its conditions stay.
+    fn forward_rule(&self, rule_arn: &str, forward: &Forward) -> impl Future<Output = Result<(), CallError>> + Send;
 
     fn delete_target_group(&self, target_group: &str) -> impl Future<Output = Result<(), CallError>> + Send;
 

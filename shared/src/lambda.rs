@@ -113,25 +113,65 @@ pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
 
 /// Serves `waker` until the runtime stops: requests routed by a sleeping service's waking rule.
 pub async fn serve_waker() -> Result<(), lambda_runtime::Error> {
-    let (config, fleet) = start().await?;
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().map_err(|e| {
+        tracing::error!(error = %e, "bad configuration");
+        e
+    })?;
+    let fleet = AwsFleet::from_env_with(crate::aws::Timeouts::waker()).await;
     let (config, fleet) = (&config, &fleet);
     let recent = &crate::waker::RecentlyWoken::default();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AlbTargetGroupRequest>| {
-        Box::pin(handle_waker(config, fleet, event.payload, crate::clock::now(), recent))
+        let answer_by = waker_answer_by(event.context.deadline);
+        Box::pin(handle_waker(config, fleet, event.payload, crate::clock::now(), recent, answer_by))
     }))
     .await
 }
 
-/// One request to the waker: always an HTTP answer (the load balancer shows errors as 502s).
+/// The waker's Lambda timeout, as the template sets it (a contract test checks they agree): a
+/// browser waits for the answer, so it is short, and longer than every limit below it.
+pub const WAKER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Kept back from the waker's deadline to answer and log: the page goes out even when AWS is
+/// slow, saying it keeps trying (a wake cut short is finished by the next reload or reconcile).
+const WAKER_MARGIN: Duration = Duration::from_secs(3);
+
+/// When the waker stops waiting for AWS and answers: its deadline less `WAKER_MARGIN`, never
+/// later than `WAKER_TIMEOUT` less the margin (local emulators send no real deadline).
+pub fn waker_answer_by(lambda_deadline_ms: u64) -> Instant {
+    let longest = Instant::now() + WAKER_TIMEOUT.saturating_sub(WAKER_MARGIN);
+    let Some(now_ms) = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_millis() as u64) else {
+        return longest;
+    };
+    if lambda_deadline_ms < PLAUSIBLE_DEADLINE_MS {
+        return longest;
+    }
+    let remaining = Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
+    longest.min(Instant::now() + remaining.saturating_sub(WAKER_MARGIN))
+}
+
+/// One request to the waker: always an HTTP answer (the load balancer shows errors as 502s), by
+/// `answer_by` at the latest.
 pub async fn handle_waker<F: Fleet>(
     config: &Config,
     fleet: &F,
     request: AlbTargetGroupRequest,
     clock: DateTime<Utc>,
     recent: &crate::waker::RecentlyWoken,
+    answer_by: Instant,
 ) -> Result<AlbTargetGroupResponse, Diagnostic> {
     let target_group = request.request_context.elb.target_group_arn.as_deref();
-    let answer = crate::waker::decide(config, fleet, target_group, clock, recent).await;
+    let deciding = crate::waker::decide(config, fleet, &request, clock, recent, answer_by);
+    let answer = match tokio::time::timeout_at(answer_by.into(), deciding).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            tracing::warn!(target_group, "AWS did not answer in time; the page reloads and tries again");
+            crate::waker::Answer::Retrying {
+                service: "this environment".into(),
+                why: "AWS did not answer in time".into(),
+            }
+        }
+    };
     tracing::info!(method = %request.http_method, path = request.path.as_deref().unwrap_or(""), answer = ?answer, "waker");
     Ok(crate::waker::respond(&request, &answer))
 }

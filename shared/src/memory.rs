@@ -10,6 +10,7 @@ use crate::cost::{Launch, TaskSize};
 use crate::fleet::{CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, Selector};
 use crate::model::{Bounds, Fresh, ListenerRule, ObservedService, SchedulingStrategy, ServiceId, Tags};
 
+mod faults;
 mod load_balancers;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,13 +84,25 @@ struct State {
     writes: u32,
     fail_writes: Vec<u32>,
     throttle_writes: Vec<u32>,
+    /// Operations refused with this error code (a quota), every time.
+    refused: Vec<(String, String)>,
     log: Vec<String>,
     interleave: Interleave,
+    /// How long every call takes (a slow or hung endpoint); zero unless a test says.
+    latency: std::time::Duration,
 }
 
 impl State {
     /// The failure injected into write number `n`, if any.
     fn injected_failure(&self, operation: &'static str, n: u32) -> Option<CallError> {
+        if let Some((_, code)) = self.refused.iter().find(|(op, _)| op == operation) {
+            return Some(CallError {
+                operation,
+                code: Some(code.clone()),
+                message: format!("refused as told: {code}"),
+                retryable: false,
+            });
+        }
         let (code, retryable) = if self.fail_writes.contains(&n) {
             ("AccessDeniedException", false)
         } else if self.throttle_writes.contains(&n) {
@@ -169,22 +182,6 @@ impl MemoryFleet {
         self.lock().requests.push((target_group.to_string(), at, count));
     }
 
-    /// Makes the k-th write from now on (1-based, counting every write call) fail for good, as a
-    /// crash or a refused permission would: not worth trying again in the same run.
-    pub fn fail_write(&self, k: u32) {
-        let mut state = self.lock();
-        let at = state.writes + k;
-        state.fail_writes.push(at);
-    }
-
-    /// Makes the k-th write from now on fail as throttled past every SDK retry: worth one more
-    /// pass at the end of the run.
-    pub fn throttle_write(&self, k: u32) {
-        let mut state = self.lock();
-        let at = state.writes + k;
-        state.throttle_writes.push(at);
-    }
-
     /// Makes every write and fresh read yield first, so runs joined together interleave at every
     /// call, as overlapping invocations would.
     pub fn interleave_calls(&self) {
@@ -197,7 +194,16 @@ impl MemoryFleet {
         self.lock().interleave = Interleave::Random(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     }
 
+    /// Every call from now on takes this long (in tokio's clock: pause it to test a hang fast).
+    pub fn answer_after(&self, latency: std::time::Duration) {
+        self.lock().latency = latency;
+    }
+
     async fn interleave(&self) {
+        let latency = self.lock().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
         let yields = match &mut self.lock().interleave {
             Interleave::Off => 0,
             Interleave::EveryCall => 1,
@@ -377,19 +383,20 @@ impl ReadFleet for MemoryFleet {
 }
 
 impl ReadTraffic for MemoryFleet {
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
-        self.memory_listener_rules(target_groups).await
+    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+        self.elb_load_balancers_of(target_groups).await
     }
 
-    async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
-        self.interleave().await;
-        let mut state = self.lock();
-        *state.calls.entry("elasticloadbalancing:DescribeTags".into()).or_insert(0) += 1;
-        Ok(state.elb.tag(target_group_arn, key).and_then(|arn| ServiceId::from_arn(&arn)))
+    async fn listener_rules(
+        &self,
+        load_balancers: &[String],
+        _tags_for: &[String],
+    ) -> Result<Vec<ListenerRule>, CallError> {
+        self.memory_listener_rules(load_balancers).await
     }
 
-    async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
-        self.elb_waking_groups(key).await
+    async fn waking_groups(&self, marker: &str) -> Result<Vec<(String, Tags)>, CallError> {
+        self.elb_waking_groups(marker).await
     }
 
     async fn request_counts(

@@ -165,17 +165,43 @@ pub struct RuleCondition {
 pub struct ListenerRule {
     pub arn: String,
     pub listener: String,
+    /// The load balancer of its listener.
+    pub load_balancer: String,
+    /// Its listener's port (a request's `x-forwarded-port` says which listener took it).
+    pub port: Option<u16>,
     /// `None` for the listener's default rule.
     pub priority: Option<u32>,
     pub conditions: Vec<RuleCondition>,
     /// Every target group it forwards to (one, or the groups of a weighted forward).
     pub forwards_to: Vec<String>,
+    /// Its actions when they are exactly one forward (the only shape the tool swaps and puts
+    /// back); `None` for anything else (an authentication first, a redirect, a fixed response).
+    pub forward: Option<Forward>,
     pub tags: Tags,
     /// The tags of its listener: `cost-saver:wake-on-request=false` there keeps the whole
     /// listener out of the waking routing.
     pub listener_tags: Tags,
-    /// A condition or action this tool cannot copy exactly, said in words.
+    /// A condition the waker cannot evaluate, or actions it cannot put back, in words.
     pub unsupported: Option<String>,
+}
+
+/// A rule's one forward action: its target groups (with weights when weighted) and stickiness.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Forward {
+    pub groups: Vec<(String, Option<i32>)>,
+    /// Target group stickiness of a weighted forward: its duration in seconds when enabled.
+    pub sticky_seconds: Option<i32>,
+}
+
+impl Forward {
+    /// A plain forward to one target group.
+    pub fn to(target_group: &str) -> Forward {
+        Forward { groups: vec![(target_group.to_string(), None)], sticky_seconds: None }
+    }
+
+    pub fn target_groups(&self) -> Vec<String> {
+        self.groups.iter().map(|(g, _)| g.clone()).collect()
+    }
 }
 
 /// A service as read again just before or after a write.
@@ -191,12 +217,12 @@ pub struct Fresh {
 /// Whether requests through a service's load balancer rules can reach the waker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waking {
-    /// Every rule forwarding to it has its waking rule in front of it.
+    /// Every rule forwarding to it forwards to the waker instead while it sleeps.
     InPlace,
-    /// Every such rule can get one (none is in place yet, or some are missing).
+    /// Every such rule can be swapped to the waker (none is yet, or some are not).
     CanBeAdded,
     /// Some of its traffic can never reach the waker (a listener's default action, a listener
-    /// that opts out, a rule that cannot be copied, no free priority): why.
+    /// that opts out, a rule the tool cannot put back exactly, a shared target group): why.
     Uncovered(String),
 }
 

@@ -1,7 +1,6 @@
 //! The pure planner: `(observed services, now, config, mode) -> Plan`. Every entry carries its
 //! action and the reason for it; the plan is exactly what a dry run returns.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -12,7 +11,7 @@ use crate::keep_alive::KeepAliveState;
 use crate::model::{Bounds, ObservedService, Reported, SchedulingStrategy, ServiceId, Waking};
 use crate::saved::{SavedState, MAX_DESIRED};
 use crate::schedule::Verdict;
-use crate::tags::{read_tags, saved_state, Scope, TagView};
+use crate::tags::{read_tags, Scope, TagView};
 
 /// How far ahead of the function's clock an ECS timestamp may be and still count as "now".
 const CLOCK_SKEW_MINUTES: i64 = 5;
@@ -141,6 +140,8 @@ pub struct PlanEntry {
     pub warnings: Vec<String>,
     /// Its load balancer target groups, for the waking routing.
     pub target_groups: Vec<String>,
+    /// Those of them another service in the plan's fleet also lists: never routed to the waker.
+    pub shared_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,80 +153,11 @@ pub struct Plan {
 pub fn plan(services: &[ObservedService], config: &Config, invocation: Invocation) -> Plan {
     let mut entries: Vec<PlanEntry> = services.iter().filter_map(|s| plan_one(s, config, invocation)).collect();
     entries.sort_by(|a, b| a.id.cmp(&b.id));
+    let shared = crate::routing::shared_groups(services);
+    for e in &mut entries {
+        e.shared_groups = e.target_groups.iter().filter(|g| shared.contains(*g)).cloned().collect();
+    }
     Plan { invocation, entries }
-}
-
-/// The request counts the planner needs before it can plan `inv`: for `reconcile`, the target
-/// groups of each idle candidate (managed, awake, load-balanced, with an idle-after, no
-/// keep-alive and no `always` schedule), by idle-after window in minutes, as indexes into
-/// `services`. Other modes never idle-sleep, so need none.
-pub fn requests_needed(services: &[ObservedService], config: &Config, inv: Invocation) -> BTreeMap<u32, Vec<usize>> {
-    let mut by_window: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-    if inv.mode != Mode::Reconcile {
-        return by_window;
-    }
-    for (i, s) in services.iter().enumerate() {
-        if s.target_groups.is_empty() || s.desired == 0 || !s.is_active() {
-            continue;
-        }
-        let view = read_tags(s, config, inv.now);
-        let candidate = view.scope == Scope::Managed
-            && view.saved.is_none()
-            && view.keep_alive == KeepAliveState::Inactive
-            && !view.schedule.is_always();
-        if let (true, Some(minutes)) = (candidate, view.idle_after) {
-            by_window.entry(minutes).or_default().push(i);
-        }
-    }
-    by_window
-}
-
-/// The services whose waking coverage (`ObservedService::waking`, from the listener rules) the
-/// planner needs, read after the request counts: in `reconcile`, the silent idle candidates it
-/// may idle-sleep; in `scale-up` and `reconcile`, the sleeping services it would leave asleep for
-/// their next request. Either only when a request can really wake them.
-pub fn waking_needed(services: &[ObservedService], config: &Config, inv: Invocation) -> Vec<usize> {
-    if !inv.mode.restores() {
-        return Vec::new();
-    }
-    let mut need = Vec::new();
-    for (i, s) in services.iter().enumerate().filter(|(_, s)| s.is_active()) {
-        let view = read_tags(s, config, inv.now);
-        // A keep-alive restores (or keeps awake) whatever the routing.
-        let kept_alive = matches!(view.keep_alive, KeepAliveState::Active { .. });
-        if view.scope != Scope::Managed || !wakes_on_request(s, &view, config) || kept_alive {
-            continue;
-        }
-        let asleep = view.saved.is_some();
-        if asleep || (inv.mode == Mode::Reconcile && s.requests == Some(0)) {
-            need.push(i);
-        }
-    }
-    need
-}
-
-/// The scalable targets the planner needs (read after the request counts: an idle sleep is a
-/// sleep): services a plan made without targets would put or keep asleep, and sleeping services
-/// whose saved state records bounds or cannot be read. Which awake services are autoscaled
-/// cannot be known without asking, so a scale-down asks about each service it puts to sleep; a
-/// scale-up asks about exactly the autoscaled ones.
-pub fn targets_needed(services: &[ObservedService], config: &Config, inv: Invocation) -> Vec<ServiceId> {
-    let draft = plan(services, config, inv);
-    let to_sleep: BTreeSet<&ServiceId> = draft
-        .entries
-        .iter()
-        .filter(|e| matches!(e.action, Action::ScaleDown { .. } | Action::KeepAsleep { .. }))
-        .map(|e| &e.id)
-        .collect();
-    services
-        .iter()
-        .filter(|s| s.is_active() && s.strategy == SchedulingStrategy::Replica)
-        .filter(|s| {
-            to_sleep.contains(&s.id)
-                || matches!(saved_state(s, config), Some(Err(_)) | Some(Ok(SavedState { bounds: Some(_), .. })))
-        })
-        .map(|s| s.id.clone())
-        .collect()
 }
 
 /// `None` for services this tool has no business with (out of scope and carrying no saved state).
@@ -253,7 +185,7 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
     }
     // Opted out of the waking routing: the executor sees no target group to route.
     let target_groups = if view.wake_on_request { service.target_groups.clone() } else { Vec::new() };
-    Some(PlanEntry { id: service.id.clone(), action, reason, from, to, warnings, target_groups })
+    Some(PlanEntry { id: service.id.clone(), action, reason, from, to, warnings, target_groups, shared_groups: vec![] })
 }
 
 fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation) -> (Action, String) {
@@ -419,6 +351,10 @@ fn keep_asleep(s: &ObservedService, saved: &str) -> (Action, String) {
     if bounds || desired {
         let action = Action::KeepAsleep { bounds, desired, saved: saved.to_string() };
         (action, "asleep (saved state present) but was woken without a keep-alive".into())
+    } else if s.waking == Some(Waking::CanBeAdded) {
+        // A rule put back or added by hand while it slept: its requests would meet a 503.
+        let action = Action::KeepAsleep { bounds: false, desired: false, saved: saved.to_string() };
+        (action, "asleep; a rule forwarding to it does not reach the waker: routing repaired".into())
     } else {
         (Action::Skip, "already asleep".into())
     }
@@ -490,6 +426,9 @@ impl fmt::Display for Plan {
         Ok(())
     }
 }
+
+mod input;
+pub use input::{requests_needed, targets_needed, waking_needed};
 
 #[cfg(test)]
 mod tests;

@@ -1,255 +1,336 @@
 //! Routing a sleeping service's load balancer traffic to the waker, and back.
 //!
-//! Decision: the tool never changes a rule it did not create. For every listener rule that
-//! forwards to a sleeping service's target group it adds a **companion**: a rule with the same
-//! conditions at the nearest free priority above it (a lower number wins), forwarding to the
-//! service's own **waking target group** (`csw-<hash of the service ARN>`, the waker function
-//! its only target). Both carry `cost-saver:wakes=<service ARN>`; the tool finds its rules and
-//! groups by that tag and by the waking group they forward to, never by name or guess. Swapping
-//! the original rule's actions instead would need its actions saved somewhere, and tag values
-//! cannot hold them; a companion leaves the original untouched, so restoring is deleting.
+//! Decision: **swap, never add.** An Application Load Balancer holds 100 rules and 100 target
+//! groups, so a shared preview load balancer cannot take a rule and a target group per sleeping
+//! service. While a service sleeps, each listener rule that forwards to it forwards instead to the
+//! load balancer's one **waking target group** (`csw-<hash of the load balancer ARN>`, the waker
+//! function its only target, tagged `cost-saver:made-by=ecs-cost-saver` at creation). Before the
+//! swap, the rule's original forward is written into the rule's own tags (`cost-saver:wakes=<service
+//! ARN>`, `cost-saver:wakes-forward…`, see `forward_tag`); on the way back the forward is put back
+//! and the tags stay, describing the rule as it is (see `release` for why they are not removed). The number of rules never changes, and a load balancer gets at most
+//! one more target group. The waker finds the service by evaluating the swapped rules against the
+//! request (`matching`), since the request names only the waking group.
 //!
-//! Order: on sleep, after `saved` is written and before the count goes to 0 (the waking group
-//! first, then the companions), so requests meet the waking page, not a 503. On restore the
-//! companions stay until every target group of the service has a healthy target; then the
-//! companions go, then the waking group. Each step is idempotent and a later run (or the
-//! waker, on the next page reload) finishes what a crash left.
+//! Only what the tool can put back exactly is swapped: rules whose actions are one forward to
+//! target groups of the one service, none shared with another service in scope. The rest is
+//! reported as not covered (the service sleeps without a waking page there, and is never
+//! idle-slept). A quota refusal is `not covered: quota`.
+//!
+//! Order: on sleep, after `saved` is written and before the count goes to 0, so requests meet the
+//! waking page, not a 503; all of a service's rules or none (a failure swaps back what was done).
+//! On restore the rules stay with the waker until every target group of the service has a healthy
+//! target. Each step is idempotent; a later run (or the waker, on the next page reload) finishes
+//! what a crash left.
 
-use std::collections::BTreeMap;
+pub mod forward_tag;
+pub mod matching;
+mod release;
 
-use crate::fleet::{CallError, ChangeService, ReadTraffic, RouteRequests};
-use crate::model::{Fresh, ListenerRule, ObservedService, RuleCondition, ServiceId, Waking};
+use std::collections::BTreeSet;
+
+use crate::fleet::{CallError, ReadTraffic, RouteRequests};
+use crate::model::{ListenerRule, ObservedService, ServiceId, Tags, Waking};
 use crate::tags::wake_on_request_value;
 
 pub use crate::config::Routing;
+pub use release::{release, release_awake, release_services};
 
-/// The waking target group's name: at most 32 characters, letters, digits and hyphens, the same
-/// for a service on every run.
-pub fn waking_group_name(service: &ServiceId) -> String {
+/// The value of the `made-by` marker on what the tool creates.
+pub const MADE_BY: &str = "ecs-cost-saver";
+
+/// Quota error codes of Elastic Load Balancing: the service sleeps without a waking page.
+const QUOTA_CODES: [&str; 5] = [
+    "TooManyTargetGroups",
+    "TooManyUniqueTargetGroupsPerLoadBalancer",
+    "TooManyRules",
+    "TooManyTags",
+    "TooManyActions",
+];
+
+/// The waking target group's name on `load_balancer`: at most 32 characters, letters, digits
+/// and hyphens, the same on every run.
+pub fn waking_group_name(load_balancer: &str) -> String {
     // FNV-1a: stable across builds and platforms, unlike the standard library's hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in service.arn.bytes() {
+    for byte in load_balancer.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     format!("csw-{hash:016x}")
 }
 
-/// A companion rule to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Companion {
-    pub listener: String,
-    pub priority: u32,
-    pub conditions: Vec<RuleCondition>,
-    /// The rule it shadows.
-    pub of: String,
+/// The name in a target group ARN (`…:targetgroup/<name>/<id>`).
+fn group_name(arn: &str) -> &str {
+    arn.rsplit('/').nth(1).unwrap_or(arn)
 }
 
-/// The companions missing for a service whose target groups are `serves`, given every rule of
-/// the listeners involved; and what cannot be covered, in words.
-pub fn missing_companions(
+/// Whether a target group ARN has a waking group's name (not proof it is the tool's).
+pub fn is_waking_group(arn: &str) -> bool {
+    group_name(arn).starts_with("csw-")
+}
+
+/// Whether `rule` forwards to its load balancer's waking group, and only there.
+pub fn forwards_to_waker(rule: &ListenerRule) -> bool {
+    matches!(rule.forwards_to.as_slice(), [g] if group_name(g) == waking_group_name(&rule.load_balancer))
+}
+
+/// The rule is swapped for `service_arn`: it forwards to the waker, names the service, and keeps
+/// a readable original forward.
+fn swapped_for(rule: &ListenerRule, service_arn: &str, key: &str) -> bool {
+    rule.tags.get(key).is_some_and(|v| v == service_arn)
+        && forwards_to_waker(rule)
+        && matches!(forward_tag::decode(key, &rule.tags), Some(Ok(_)))
+}
+
+/// What the routing of one service looks like on its listeners' rules.
+#[derive(Debug, Default)]
+pub struct Survey<'a> {
+    /// Rules already forwarding to the waker for it.
+    pub swapped: usize,
+    /// Rules forwarding to it that can be swapped.
+    pub to_swap: Vec<&'a ListenerRule>,
+    /// What cannot be covered, in words.
+    pub warnings: Vec<String>,
+}
+
+/// Surveys the rules of `service_arn`, whose target groups are `serves`; `shared` are target
+/// groups another service in scope also lists.
+pub fn survey<'a>(
     service_arn: &str,
     serves: &[String],
-    waking_group: &str,
+    shared: &BTreeSet<String>,
+    rules: &'a [ListenerRule],
+    routing: Routing<'_>,
+) -> Survey<'a> {
+    let mut out = Survey::default();
+    for rule in rules {
+        if swapped_for(rule, service_arn, routing.key) {
+            out.swapped += 1;
+            continue;
+        }
+        if !rule.forwards_to.iter().any(|t| serves.contains(t)) {
+            if rule.tags.get(routing.key).is_some_and(|v| v == service_arn) && forwards_to_waker(rule) {
+                out.warnings.push(format!(
+                    "rule {} forwards to the waker but its saved forward is missing or damaged: put its forward back by hand",
+                    rule.arn
+                ));
+            }
+            continue;
+        }
+        match unswappable(rule, serves, shared, routing) {
+            Some(why) => out.warnings.push(why),
+            None => out.to_swap.push(rule),
+        }
+    }
+    out
+}
+
+/// Why a rule forwarding to the service cannot forward to the waker while it sleeps, if so.
+fn unswappable(
+    rule: &ListenerRule,
+    serves: &[String],
+    shared: &BTreeSet<String>,
+    routing: Routing<'_>,
+) -> Option<String> {
+    let Some(priority) = rule.priority else {
+        return Some(format!(
+            "the default action of listener {} forwards to this service: requests it takes get no waking page",
+            rule.listener
+        ));
+    };
+    // Read as on services and clusters: anything but `true`/`false` counts as `false`.
+    if let Some(value) = rule.listener_tags.get(routing.opt_out).filter(|v| wake_on_request_value(v) != Some(true)) {
+        return Some(format!(
+            "listener {} opts out ({}={value}): rule {} (priority {priority}) gets no waking page",
+            rule.listener, routing.opt_out, rule.arn
+        ));
+    }
+    if let Some(why) = &rule.unsupported {
+        return Some(format!("rule {} (priority {priority}): {why}: no waking page for it", rule.arn));
+    }
+    if rule.forward.is_none() {
+        return Some(format!(
+            "rule {} (priority {priority}) does more than forward (an authentication, a redirect): no waking page for it",
+            rule.arn
+        ));
+    }
+    if let Some(other) = rule.forwards_to.iter().find(|t| !serves.contains(t)) {
+        return Some(format!(
+            "rule {} (priority {priority}) also forwards to {other}, which is not this service's: no waking page for it",
+            rule.arn
+        ));
+    }
+    if let Some(group) = rule.forwards_to.iter().find(|t| shared.contains(*t)) {
+        return Some(format!(
+            "target group {group} is shared with another service: a shared target group is never routed to the waker"
+        ));
+    }
+    None
+}
+
+/// Whether `s`'s requests can reach the waker, given every rule of its listeners.
+pub fn coverage(
+    s: &ObservedService,
     rules: &[ListenerRule],
-    key: &str,
-    opt_out: &str,
-) -> (Vec<Companion>, Vec<String>) {
-    let ours = |r: &ListenerRule| r.tags.get(key).is_some_and(|v| v == service_arn);
-    let mut missing: Vec<Companion> = Vec::new();
-    let mut warnings = Vec::new();
-    for rule in rules.iter().filter(|r| !r.tags.contains_key(key) && r.forwards_to.iter().any(|t| serves.contains(t))) {
-        let Some(priority) = rule.priority else {
-            warnings.push(format!(
-                "the default action of listener {} forwards to this service: requests it takes get no waking page",
-                rule.listener
-            ));
-            continue;
-        };
-        // Read as on services and clusters: anything but `true`/`false` counts as `false`.
-        if let Some(value) = rule.listener_tags.get(opt_out).filter(|v| wake_on_request_value(v) != Some(true)) {
-            warnings.push(format!(
-                "listener {} opts out ({opt_out}={value}): rule {} (priority {priority}) gets no waking page",
-                rule.listener, rule.arn
-            ));
-            continue;
-        }
-        if let Some(why) = &rule.unsupported {
-            warnings.push(format!(
-                "rule {} (priority {priority}) cannot be copied ({why}): no waking page for it",
-                rule.arn
-            ));
-            continue;
-        }
-        let covered = rules.iter().any(|c| {
-            ours(c)
-                && c.listener == rule.listener
-                && c.forwards_to == [waking_group.to_string()]
-                && c.priority.is_some_and(|p| p < priority)
-                && same_conditions(&c.conditions, &rule.conditions)
-        });
-        if covered {
-            continue;
-        }
-        let taken = |p: u32| {
-            rules.iter().any(|r| r.listener == rule.listener && r.priority == Some(p))
-                || missing.iter().any(|m| m.listener == rule.listener && m.priority == p)
-        };
-        match (1..priority).rev().find(|p| !taken(*p)) {
-            Some(free) => missing.push(Companion {
-                listener: rule.listener.clone(),
-                priority: free,
-                conditions: rule.conditions.clone(),
-                of: rule.arn.clone(),
-            }),
-            None => warnings.push(format!(
-                "no free priority above rule {} (priority {priority}) on listener {}: no waking page for it",
-                rule.arn, rule.listener
-            )),
-        }
+    shared: &BTreeSet<String>,
+    routing: Routing<'_>,
+) -> Waking {
+    let found = survey(&s.id.arn, &s.target_groups, shared, rules, routing);
+    if !found.warnings.is_empty() {
+        return Waking::Uncovered(found.warnings.join("; "));
     }
-    (missing, warnings)
-}
-
-/// Whether `s`'s requests can reach the waker, given every rule of its listeners: its waking
-/// rules all in place, all addable, or some traffic never coverable (and why).
-pub fn coverage(s: &ObservedService, rules: &[ListenerRule], routing: Routing<'_>) -> Waking {
-    let serves: Vec<String> =
-        s.target_groups.iter().filter(|t| rules.iter().any(|r| r.forwards_to.contains(t))).cloned().collect();
-    if serves.is_empty() {
-        return Waking::Uncovered("no listener rule forwards to its target groups".into());
-    }
-    // Its waking group is whatever its own rules forward to (none yet: nothing is in place).
-    let own = rules.iter().find(|r| r.tags.get(routing.key) == Some(&s.id.arn)).and_then(|r| r.forwards_to.first());
-    let group = own.cloned().unwrap_or_default();
-    let (missing, warnings) = missing_companions(&s.id.arn, &serves, &group, rules, routing.key, routing.opt_out);
-    match (warnings.is_empty(), missing.is_empty()) {
-        (false, _) => Waking::Uncovered(warnings.join("; ")),
-        (true, true) if own.is_some() => Waking::InPlace,
-        (true, _) => Waking::CanBeAdded,
+    match (found.swapped, found.to_swap.len()) {
+        (0, 0) => Waking::Uncovered("no listener rule forwards to its target groups".into()),
+        (_, 0) => Waking::InPlace,
+        _ => Waking::CanBeAdded,
     }
 }
 
-fn same_conditions(a: &[RuleCondition], b: &[RuleCondition]) -> bool {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort();
-    b.sort();
-    a == b
+/// Target groups that more than one of `services` lists.
+pub fn shared_groups(services: &[ObservedService]) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut shared = BTreeSet::new();
+    for s in services.iter().filter(|s| s.is_active()) {
+        let mut own: Vec<&String> = s.target_groups.iter().collect();
+        own.dedup();
+        for group in own {
+            if !seen.insert(group.clone()) {
+                shared.insert(group.clone());
+            }
+        }
+    }
+    shared
 }
 
-/// Puts the waking routing of one service in place (idempotent); the steps done, in words.
+/// Every rule of the listeners the routing of services with `target_groups` involves: the load
+/// balancers those groups are behind, or (once every rule is swapped, when the groups are behind
+/// none) the load balancers of the tool's waking groups.
+pub async fn rules_around<F: ReadTraffic>(
+    fleet: &F,
+    target_groups: &[String],
+    routing: Routing<'_>,
+) -> Result<Vec<ListenerRule>, CallError> {
+    let mut lbs = fleet.load_balancers_of(target_groups).await?;
+    if lbs.is_empty() && !target_groups.is_empty() {
+        lbs = waking_load_balancers(fleet, routing).await?;
+    }
+    fleet.listener_rules(&lbs, target_groups).await
+}
+
+/// The load balancers of the tool's own waking groups.
+pub async fn waking_load_balancers<F: ReadTraffic>(fleet: &F, routing: Routing<'_>) -> Result<Vec<String>, CallError> {
+    let groups = fleet.waking_groups(routing.marker).await?;
+    let mut lbs: Vec<String> = groups.iter().filter_map(|(_, tags)| ours(tags, routing)).collect();
+    lbs.sort();
+    lbs.dedup();
+    Ok(lbs)
+}
+
+/// The load balancer a waking group serves, when the tool made it.
+pub fn ours(tags: &Tags, routing: Routing<'_>) -> Option<String> {
+    (tags.get(routing.marker).map(String::as_str) == Some(MADE_BY)).then(|| tags.get(routing.key).cloned())?
+}
+
+/// Puts the waking routing of one service in place (idempotent), all of its rules or none: a
+/// failed step swaps back what this call swapped. What cannot be covered comes back in words; a
+/// quota refusal as `quota: …`, with nothing left changed.
 pub async fn route_to_waker<C: RouteRequests + ReadTraffic>(
     changer: &C,
     id: &ServiceId,
     serves: &[String],
+    shared: &BTreeSet<String>,
     routing: Routing<'_>,
     steps: &mut Vec<String>,
 ) -> Result<Vec<String>, CallError> {
-    let key = routing.key;
-    let name = waking_group_name(id);
-    let group = changer.ensure_waking_group(&name, key, &id.arn, routing.waker).await?;
-    let rules = changer.listener_rules(serves).await?;
-    let (missing, warnings) = missing_companions(&id.arn, serves, &group, &rules, key, routing.opt_out);
-    let tags = [(key.to_string(), id.arn.clone())];
-    for c in &missing {
-        changer.create_rule(&c.listener, c.priority, &c.conditions, &group, &tags).await?;
-        steps.push(format!("waking rule at priority {} in front of {}", c.priority, c.of));
+    let rules = rules_around(changer, serves, routing).await?;
+    let found = survey(&id.arn, serves, shared, &rules, routing);
+    let mut warnings = found.warnings;
+    if found.to_swap.is_empty() {
+        return Ok(warnings);
     }
-    Ok(warnings)
-}
-
-/// Takes the waking routing of one awake service down once every target group it serves has a
-/// healthy target: companions first, the waking group last. `Ok(false)` while not yet healthy.
-pub async fn release<C: RouteRequests + ReadTraffic>(
-    changer: &C,
-    group: &str,
-    service_arn: &str,
-    serves: &[String],
-    key: &str,
-    steps: &mut Vec<String>,
-) -> Result<bool, CallError> {
-    if !serves.is_empty() && !changer.all_healthy(serves).await? {
-        return Ok(false);
-    }
-    let mut groups = serves.to_vec();
-    groups.push(group.to_string());
-    for rule in changer.listener_rules(&groups).await? {
-        let ours = rule.tags.get(key).is_some_and(|v| v == service_arn);
-        if ours && rule.forwards_to.iter().any(|t| t == group) {
-            changer.delete_rule(&rule.arn).await?;
-            steps.push(format!("removed waking rule {}", rule.arn));
-        }
-    }
-    changer.delete_target_group(group).await?;
-    steps.push(format!("removed waking target group {group}"));
-    Ok(true)
-}
-
-/// Takes down the waking routing of every awake service whose target groups are healthy again,
-/// and of services that no longer exist; leaves it for sleeping ones. What was done or is still
-/// waiting, in words, for the summary.
-pub async fn release_awake<F: ReadTraffic + ChangeService + RouteRequests>(
-    fleet: &F,
-    saved_key: &str,
-    routing: Routing<'_>,
-) -> Vec<String> {
-    let groups = match fleet.waking_groups(routing.key).await {
-        Ok(groups) => groups,
-        Err(e) => return vec![format!("could not list waking target groups: {e}")],
-    };
-    let pairs: Vec<(String, ServiceId)> =
-        groups.into_iter().filter_map(|(group, arn)| Some((group, ServiceId::from_arn(&arn)?))).collect();
-    release_services(fleet, saved_key, routing, &pairs).await
-}
-
-/// `release_awake` for given waking groups and the services they wake.
-pub async fn release_services<F: ChangeService + RouteRequests + ReadTraffic>(
-    fleet: &F,
-    saved_key: &str,
-    routing: Routing<'_>,
-    pairs: &[(String, ServiceId)],
-) -> Vec<String> {
-    let key = routing.key;
-    if pairs.is_empty() {
-        return Vec::new();
-    }
-    let ids: Vec<ServiceId> = pairs.iter().map(|(_, id)| id.clone()).collect();
-    let fresh: BTreeMap<ServiceId, Fresh> = match fleet.current(&ids, saved_key).await {
-        Ok(rows) => rows.into_iter().map(|f| (f.id.clone(), f)).collect(),
-        Err(e) => return vec![format!("could not read the services behind waking target groups: {e}")],
-    };
-    let mut lines = Vec::new();
-    for (group, id) in pairs {
-        let serves = match fresh.get(id) {
-            Some(f) if f.tag.is_some() => continue,
-            Some(f) => f.target_groups.clone(),
-            // Deleted: nothing will become healthy; take its routing down now.
-            None => Vec::new(),
-        };
-        let mut steps = Vec::new();
-        match release(fleet, group, &id.arn, &serves, key, &mut steps).await {
-            Ok(true) => {
-                // Check after write: a run that put the service to sleep while this one took its
-                // routing down would leave it asleep without a waking rule. Put it back.
-                let slept = fleet
-                    .current(std::slice::from_ref(id), saved_key)
-                    .await
-                    .map(|f| f.first().is_some_and(|f| f.tag.is_some()));
-                if matches!(slept, Ok(true)) {
-                    match route_to_waker(fleet, id, &serves, routing, &mut steps).await {
-                        Ok(_) => steps.push("put to sleep meanwhile by another run: waking routing put back".into()),
-                        Err(e) => {
-                            steps.push(format!("put to sleep meanwhile; putting the waking routing back failed: {e}"))
-                        }
-                    }
-                }
-                lines.push(format!("{id}: awake and healthy: {}", steps.join(", ")))
+    let mut done: Vec<&ListenerRule> = Vec::new();
+    match swap_all(changer, id, &found.to_swap, routing, steps, &mut done).await {
+        Ok(()) => Ok(warnings),
+        Err(e) => {
+            let undone = swap_back(changer, &done, steps).await;
+            if let Err(u) = undone {
+                steps.push(format!("swapping back after the failure failed too: {u}"));
             }
-            Ok(false) => lines.push(format!("{id}: awake, waiting for a healthy target before routing back")),
-            Err(e) => lines.push(format!("{id}: routing back failed after {steps:?}: {e}")),
+            if e.code.as_deref().is_some_and(|c| QUOTA_CODES.contains(&c)) {
+                warnings.push(format!("quota: {e}"));
+                return Ok(warnings);
+            }
+            Err(e)
         }
     }
-    lines
+}
+
+async fn swap_all<'a, C: RouteRequests>(
+    changer: &C,
+    id: &ServiceId,
+    to_swap: &[&'a ListenerRule],
+    routing: Routing<'_>,
+    steps: &mut Vec<String>,
+    done: &mut Vec<&'a ListenerRule>,
+) -> Result<(), CallError> {
+    let mut groups: Vec<(String, String)> = Vec::new();
+    for rule in to_swap {
+        let group = match groups.iter().find(|(lb, _)| *lb == rule.load_balancer) {
+            Some((_, g)) => g.clone(),
+            None => {
+                let name = waking_group_name(&rule.load_balancer);
+                let g = changer.ensure_waking_group(&name, &group_tags(rule, routing), routing.waker).await?;
+                groups.push((rule.load_balancer.clone(), g.clone()));
+                g
+            }
+        };
+        let original = rule.forward.as_ref().expect("surveyed: one forward");
+        let saved = forward_tag::encode(routing.key, original).map_err(|why| refused(&rule.arn, why))?;
+        let mut tags = vec![(routing.key.to_string(), id.arn.clone())];
+        tags.extend(saved);
+        changer.tag_rule(&rule.arn, &tags).await?;
+        if let Err(e) = changer.forward_rule(&rule.arn, &crate::model::Forward::to(&group)).await {
+            if e.code.as_deref() != Some("TargetGroupNotFound") {
+                return Err(e);
+            }
+            // A run that found the group unused deleted it meanwhile: make it again, once.
+            let name = waking_group_name(&rule.load_balancer);
+            let again = changer.ensure_waking_group(&name, &group_tags(rule, routing), routing.waker).await?;
+            changer.forward_rule(&rule.arn, &crate::model::Forward::to(&again)).await?;
+            groups.retain(|(lb, _)| *lb != rule.load_balancer);
+            groups.push((rule.load_balancer.clone(), again));
+        }
+        done.push(rule);
+        steps.push(format!("rule {} (priority {}) forwards to the waker", rule.arn, rule.priority.unwrap_or(0)));
+    }
+    Ok(())
+}
+
+/// Puts back the original forward of rules this run swapped (their tags stay: see `release`).
+async fn swap_back<C: RouteRequests>(
+    changer: &C,
+    done: &[&ListenerRule],
+    steps: &mut Vec<String>,
+) -> Result<(), CallError> {
+    for rule in done {
+        changer.forward_rule(&rule.arn, rule.forward.as_ref().expect("swapped: one forward")).await?;
+        steps.push(format!("rule {} forwards to the service again", rule.arn));
+    }
+    Ok(())
+}
+
+/// The tags a waking group is made with: the tool's marker and the load balancer it serves.
+fn group_tags(rule: &ListenerRule, routing: Routing<'_>) -> [(String, String); 2] {
+    [(routing.marker.to_string(), MADE_BY.to_string()), (routing.key.to_string(), rule.load_balancer.clone())]
+}
+
+fn refused(rule: &str, why: String) -> CallError {
+    CallError {
+        operation: "elasticloadbalancing:AddTags",
+        code: Some("RefusedByCostSaver".into()),
+        message: format!("rule {rule}: {why}"),
+        retryable: false,
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::fleet::{CallError, Fleet, FleetQuery, ReadFleet, ReadTraffic};
 use crate::model::{ObservedService, ServiceId};
 use crate::pacing::Limits;
 use crate::plan::{plan, requests_needed, targets_needed, waking_needed, Invocation, Mode};
-use crate::routing::{coverage, release_awake};
+use crate::routing::{coverage, release_awake, rules_around, shared_groups};
 use crate::savings::{service_cost, ServiceCost, Standing};
 use crate::summary::{Caller, Summary};
 use crate::tags::saved_state;
@@ -171,10 +171,11 @@ async fn add_waking<F: ReadTraffic>(
     let mut groups: Vec<String> = need.iter().flat_map(|i| services[*i].target_groups.clone()).collect();
     groups.sort();
     groups.dedup();
-    match fleet.listener_rules(&groups).await {
+    let shared = shared_groups(services);
+    match rules_around(fleet, &groups, routing).await {
         Ok(rules) => {
             for i in need {
-                services[i].waking = Some(coverage(&services[i], &rules, routing));
+                services[i].waking = Some(coverage(&services[i], &rules, &shared, routing));
             }
         }
         Err(e) => warnings.push(format!(

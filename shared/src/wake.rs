@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::apply::{apply, Outcome};
 use crate::config::Config;
 use crate::event::{kind, parse_now, refuse_nulls, PayloadError};
-use crate::fleet::{CallError, ChangeService, Fleet, ReadTraffic, Selector};
+use crate::fleet::{CallError, ChangeService, Fleet, Selector};
 use crate::keep_alive::{KeepAlive, KeepAliveState};
 use crate::model::ObservedService;
 use crate::model::SchedulingStrategy;
@@ -234,8 +234,8 @@ pub async fn wake<F: Fleet>(
     outcomes.extend(failed);
     let released = match config.routing() {
         Some(r) if !req.dry_run => {
-            let pairs = waking_groups_of(fleet, r.key, &to_plan).await;
-            release_services(fleet, &config.tags.saved, r, &pairs).await
+            let ids: Vec<_> = to_plan.iter().filter(|s| !s.target_groups.is_empty()).map(|s| s.id.clone()).collect();
+            release_services(fleet, &config.tags.saved, r, &ids).await
         }
         _ => Vec::new(),
     };
@@ -330,6 +330,7 @@ async fn keep_alive_all<F: ChangeService>(
                     from,
                     warnings: view.warnings.clone(),
                     target_groups: s.target_groups.clone(),
+                    shared_groups: vec![],
                 };
                 let not_reached = error.is_none();
                 Outcome { entry, steps: vec![], error, not_reached, second_pass: false }
@@ -367,24 +368,6 @@ async fn keep_alive_all<F: ChangeService>(
     }
 
     KeptAlives { kept_alive, failed, to_plan }
-}
-
-/// The waking target groups of these services, if any (one tagging query).
-async fn waking_groups_of<F: ReadTraffic>(
-    fleet: &F,
-    key: &str,
-    services: &[ObservedService],
-) -> Vec<(String, crate::model::ServiceId)> {
-    match fleet.waking_groups(key).await {
-        Ok(groups) => groups
-            .into_iter()
-            .filter_map(|(group, arn)| Some((group, services.iter().find(|s| s.id.arn == arn)?.id.clone())))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list waking target groups; reconcile routes back later");
-            Vec::new()
-        }
-    }
 }
 
 fn describe_existing(state: &KeepAliveState) -> String {

@@ -1,10 +1,11 @@
-//! The waker: the Application Load Balancer target behind a sleeping service's waking rule.
+//! The waker: the Application Load Balancer target of a load balancer's waking target group,
+//! where the rules of its sleeping services forward (see `routing`).
 //!
-//! An ALB event names the target group that routed it, and nothing about the rule or the
-//! service, so each sleeping service gets a waking target group of its own, tagged
-//! `cost-saver:wakes=<service ARN>`. The service is read from that tag, never from the request's
-//! Host header. A request to it restores the service through the same path as `wake`, with a
-//! keep-alive of `WAKE_ON_REQUEST_MINUTES`, and is answered at once:
+//! An ALB event names the target group that routed it, and nothing about the rule, so the waker
+//! reads the rules that forward to that group and evaluates them against the request as the load
+//! balancer did (`routing::matching`); the rule it took names the service in the tool's own tag.
+//! A request restores the service through the same path as `wake`, with a keep-alive of
+//! `WAKE_ON_REQUEST_MINUTES`, and is answered at once:
 //! - `GET`/`HEAD` asking for HTML: a small page, "<service> is waking up", that reloads itself
 //!   until the application answers in its place;
 //! - anything else (an API call, a webhook): `503` with `Retry-After`; it wakes the service too.
@@ -25,7 +26,8 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::fleet::{Fleet, Selector};
 use crate::keep_alive::keep_alive_until;
-use crate::model::{Reported, ServiceId};
+use crate::model::{ListenerRule, Reported, ServiceId};
+use crate::routing::matching;
 use crate::wake::{wake, WakeError, WakeOrigin, WakeRequest};
 
 /// How often the waking page reloads itself, and what `Retry-After` says.
@@ -34,6 +36,10 @@ pub const RETRY_SECONDS: u32 = 10;
 /// A warm waker that just woke a service answers further requests for it from memory for this
 /// long: a burst of page loads wakes once and reads the fleet once.
 const RECENTLY_WOKEN: StdDuration = StdDuration::from_secs(30);
+
+/// How long a warm waker keeps a waking group's rules: a burst reads them once, and a rule
+/// swapped by a run shows within seconds.
+const RULES_KEPT: StdDuration = StdDuration::from_secs(10);
 
 /// What the waker decided for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,51 +55,63 @@ pub enum Answer {
     DryRun { service: String },
 }
 
-/// Waking target groups this process woke recently, so bursts cost no AWS calls.
+/// Services this process woke recently, and the waking groups' rules it read, so bursts cost
+/// no AWS calls.
 #[derive(Debug, Default)]
-pub struct RecentlyWoken(Mutex<BTreeMap<String, (Instant, String)>>);
+pub struct RecentlyWoken {
+    woken: Mutex<BTreeMap<String, (Instant, String)>>,
+    rules: Mutex<BTreeMap<String, (Instant, Vec<ListenerRule>)>>,
+}
 
 impl RecentlyWoken {
-    fn get(&self, target_group: &str) -> Option<String> {
-        let map = self.0.lock().expect("recently woken poisoned");
-        map.get(target_group).filter(|(at, _)| at.elapsed() < RECENTLY_WOKEN).map(|(_, name)| name.clone())
+    fn get(&self, service_arn: &str) -> Option<String> {
+        let map = self.woken.lock().expect("recently woken poisoned");
+        map.get(service_arn).filter(|(at, _)| at.elapsed() < RECENTLY_WOKEN).map(|(_, name)| name.clone())
     }
 
-    fn insert(&self, target_group: &str, service: &str) {
-        let mut map = self.0.lock().expect("recently woken poisoned");
+    fn insert(&self, service_arn: &str, service: &str) {
+        let mut map = self.woken.lock().expect("recently woken poisoned");
         map.retain(|_, (at, _)| at.elapsed() < RECENTLY_WOKEN);
-        map.insert(target_group.to_string(), (Instant::now(), service.to_string()));
+        map.insert(service_arn.to_string(), (Instant::now(), service.to_string()));
+    }
+
+    fn rules(&self, target_group: &str) -> Option<Vec<ListenerRule>> {
+        let map = self.rules.lock().expect("rules poisoned");
+        map.get(target_group).filter(|(at, _)| at.elapsed() < RULES_KEPT).map(|(_, r)| r.clone())
+    }
+
+    fn keep_rules(&self, target_group: &str, rules: &[ListenerRule]) {
+        let mut map = self.rules.lock().expect("rules poisoned");
+        map.retain(|_, (at, _)| at.elapsed() < RULES_KEPT);
+        map.insert(target_group.to_string(), (Instant::now(), rules.to_vec()));
     }
 }
 
-/// Decides and acts for one request: finds the service from the waking target group's tag and
-/// restores it with a keep-alive from the real `clock`.
+/// Decides and acts for one request: finds the service from the rule it came through and
+/// restores it with a keep-alive from the real `clock`, starting nothing after `answer_by`.
 pub async fn decide<F: Fleet>(
     config: &Config,
     fleet: &F,
-    target_group: Option<&str>,
+    request: &AlbTargetGroupRequest,
     clock: DateTime<Utc>,
     recent: &RecentlyWoken,
+    answer_by: std::time::Instant,
 ) -> Answer {
     let clock = crate::clock::whole_seconds(clock);
-    let Some(target_group) = target_group.filter(|t| !t.is_empty()) else {
+    let target_group = request.request_context.elb.target_group_arn.as_deref().filter(|t| !t.is_empty());
+    let Some(target_group) = target_group else {
         return Answer::Refused { why: "the request did not come through a load balancer target group".into() };
     };
-    if let Some(service) = recent.get(target_group) {
-        return Answer::Waking { service };
-    }
-    let id: ServiceId = match fleet.woken_by(target_group, &config.tags.wakes).await {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            return Answer::Refused {
-                why: format!("this target group carries no {} tag: it wakes no service", config.tags.wakes),
-            }
-        }
-        Err(e) => return Answer::Retrying { service: "this environment".into(), why: e.to_string() },
+    let id = match service_for(config, fleet, target_group, request, recent).await {
+        Ok(id) => id,
+        Err(answer) => return answer,
     };
     if let Err(why) = same_account_and_region(target_group, &id.arn) {
         tracing::warn!(target_group, service = %id.arn, "{why}");
         return Answer::Refused { why };
+    }
+    if let Some(service) = recent.get(&id.arn) {
+        return Answer::Waking { service };
     }
     let request = WakeRequest {
         selector: Selector::Service { cluster: id.cluster.clone(), service: id.name.clone() },
@@ -102,7 +120,7 @@ pub async fn decide<F: Fleet>(
         dry_run: config.dry_run,
         origin: WakeOrigin::Request,
     };
-    match wake(fleet, config, &request, None).await {
+    match wake(fleet, config, &request, Some(answer_by)).await {
         Ok(report) if report.summary.failures().next().is_some() => {
             let why = report.summary.failures().filter_map(|f| f.error.clone()).collect::<Vec<_>>().join("; ");
             Answer::Retrying { service: id.name, why }
@@ -114,12 +132,122 @@ pub async fn decide<F: Fleet>(
                 return Answer::DryRun { service: id.name };
             }
             tracing::info!(service = %id, woken = report.summary.count(Reported::WokenByRequest), "woken by a request");
-            recent.insert(target_group, &id.name);
+            recent.insert(&id.arn, &id.name);
             Answer::Waking { service: id.name }
         }
         Err(e @ WakeError::Discovery(_)) => Answer::Retrying { service: id.name, why: e.to_string() },
         Err(e) => Answer::Refused { why: format!("{} cannot be woken by a request: {e}", id.name) },
     }
+}
+
+/// The service whose swapped rule took `request` to `target_group`, read from the rule's tag.
+async fn service_for<F: Fleet>(
+    config: &Config,
+    fleet: &F,
+    target_group: &str,
+    request: &AlbTargetGroupRequest,
+    recent: &RecentlyWoken,
+) -> Result<ServiceId, Answer> {
+    let key = &config.tags.wakes;
+    let retry =
+        |e: crate::fleet::CallError| Answer::Retrying { service: "this environment".into(), why: e.to_string() };
+    let rules = match recent.rules(target_group) {
+        Some(rules) => rules,
+        None => {
+            let mut lbs = fleet.load_balancers_of(&[target_group.to_string()]).await.map_err(retry)?;
+            if lbs.is_empty() {
+                // Not every endpoint lists a group's load balancers when only rules use it (moto
+                // does not): the tool's own group names its load balancer in its tags.
+                let groups = fleet.waking_groups(&config.tags.made_by).await.map_err(retry)?;
+                let marked = |t: &crate::model::Tags| {
+                    t.get(&config.tags.made_by).map(String::as_str) == Some(crate::routing::MADE_BY)
+                };
+                lbs.extend(
+                    groups
+                        .iter()
+                        .filter(|(g, t)| g == target_group && marked(t))
+                        .filter_map(|(_, t)| t.get(key.as_str()).cloned()),
+                );
+            }
+            let rules = fleet.listener_rules(&lbs, &[]).await.map_err(retry)?;
+            recent.keep_rules(target_group, &rules);
+            rules
+        }
+    };
+    let swapped: Vec<&ListenerRule> =
+        rules.iter().filter(|r| r.forwards_to == [target_group] && r.tags.contains_key(key.as_str())).collect();
+    let named = |r: &ListenerRule| r.tags.get(key.as_str()).cloned().unwrap_or_default();
+    let arn = match matching::rule_for(&swapped, &knock(request)) {
+        Some(rule) => named(rule),
+        // The conditions did not say (a header the load balancer dropped): one service only is fine.
+        None => match swapped.iter().map(|r| named(r)).collect::<std::collections::BTreeSet<_>>() {
+            one if one.len() == 1 => one.into_iter().next().unwrap_or_default(),
+            none if none.is_empty() => {
+                return Err(Answer::Refused { why: "no sleeping service's rule forwards to this target group".into() })
+            }
+            _ => {
+                return Err(Answer::Refused { why: "this request matches none of the sleeping services' rules".into() })
+            }
+        },
+    };
+    ServiceId::from_arn(&arn).ok_or_else(|| Answer::Refused {
+        why: format!("the rule's {key} tag is not a service ARN: {}", crate::text::echo(&arn)),
+    })
+}
+
+/// The request as the rules see it: method, path, headers (lower-case names), decoded query.
+fn knock(request: &AlbTargetGroupRequest) -> matching::Request {
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for map in [&request.headers, &request.multi_value_headers] {
+        for (name, value) in map.iter() {
+            if let Ok(v) = value.to_str() {
+                let pair = (name.as_str().to_ascii_lowercase(), v.to_string());
+                if !headers.contains(&pair) {
+                    headers.push(pair);
+                }
+            }
+        }
+    }
+    let mut query: Vec<(String, String)> = Vec::new();
+    for map in [&request.query_string_parameters, &request.multi_value_query_string_parameters] {
+        for (k, v) in map.iter() {
+            let pair = (percent_decode(k), percent_decode(v));
+            if !query.contains(&pair) {
+                query.push(pair);
+            }
+        }
+    }
+    matching::Request {
+        method: request.http_method.as_str().to_string(),
+        path: request.path.clone().unwrap_or_else(|| "/".into()),
+        headers,
+        query,
+    }
+}
+
+/// ALB passes query strings to Lambda as they came, URL-encoded.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The waking group lives in this function's own account and region (the request came through
@@ -222,6 +350,24 @@ h1{{font-size:1.4em}}p{{color:#555}}</style></head>
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A request as a load balancer sends it through `target_group` for `host` (tests).
+#[cfg(test)]
+pub(crate) fn knock_for(target_group: &str, host: &str) -> AlbTargetGroupRequest {
+    let mut r = AlbTargetGroupRequest::default();
+    r.http_method = Method::GET;
+    r.path = Some("/".into());
+    r.headers.insert(ACCEPT, HeaderValue::from_static("text/html"));
+    r.headers.insert("host", HeaderValue::from_str(host).expect("a valid host"));
+    r.request_context.elb.target_group_arn = Some(target_group.to_string());
+    r
+}
+
+/// An answer-by far enough away never to cut a test's wake short.
+#[cfg(test)]
+pub(crate) fn test_deadline() -> std::time::Instant {
+    std::time::Instant::now() + StdDuration::from_secs(600)
 }
 
 #[cfg(test)]

@@ -228,8 +228,9 @@ fn substituted(text: &str) -> Value {
     serde_yaml::from_str(&out).unwrap_or_else(|e| panic!("policy is not JSON after substitution: {e}\n{out}"))
 }
 
-/// Issue 10: the tool may delete only rules carrying its tag, creates rules only with it, and
-/// touches only target groups named like its waking groups.
+/// Issues 10 and 17 (item 9): the tool deletes no rule and creates none; it modifies only rules
+/// already carrying its tag, tags rules only with its own keys, creates waking groups only with
+/// its marker and registers in or deletes only groups carrying it, all named like its groups.
 #[test]
 fn routing_writes_are_limited_to_the_tools_own_rules_and_groups() {
     let t = template();
@@ -241,17 +242,48 @@ fn routing_writes_are_limited_to_the_tools_own_rules_and_groups() {
         &text.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "r").replace("${AWS::AccountId}", "1"),
     )
     .unwrap();
-    let by_sid = |sid: &str| doc["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).unwrap().clone();
-    let delete = by_sid("DeleteOnlyWakingRules");
-    assert_eq!(delete["Condition"]["Null"]["aws:ResourceTag/cost-saver:wakes"], "false");
-    let create = by_sid("CreateTaggedWakingRules");
-    assert_eq!(create["Condition"]["Null"]["aws:RequestTag/cost-saver:wakes"], "false");
-    let groups = by_sid("WakingTargetGroups");
-    assert!(groups["Resource"].as_str().unwrap().ends_with(":targetgroup/csw-*/*"));
-    assert!(ecs_cost_saver::routing::waking_group_name(
-        &ecs_cost_saver::model::ServiceId::from_arn("arn:aws:ecs:us-east-1:1:service/c/s").unwrap()
-    )
-    .starts_with("csw-"));
+    let statements = doc["Statement"].as_array().unwrap();
+    let by_sid = |sid: &str| statements.iter().find(|s| s["Sid"] == sid).unwrap().clone();
+    let all_actions: Vec<String> = statements
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Json::String(a) => vec![a.clone()],
+            Json::Array(list) => list.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
+            _ => vec![],
+        })
+        .collect();
+    for never in
+        ["elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule", "elasticloadbalancing:RemoveTags"]
+    {
+        assert!(!all_actions.iter().any(|a| a == never), "{never} is allowed");
+    }
+    let create = by_sid("CreateMarkedWakingGroups");
+    assert_eq!(create["Condition"]["StringEquals"]["aws:RequestTag/cost-saver:made-by"], "ecs-cost-saver");
+    assert!(create["Resource"].as_str().unwrap().ends_with(":targetgroup/csw-*/*"));
+    let use_ = by_sid("UseOnlyMarkedWakingGroups");
+    assert_eq!(use_["Condition"]["StringEquals"]["aws:ResourceTag/cost-saver:made-by"], "ecs-cost-saver");
+    assert!(use_["Resource"].as_str().unwrap().ends_with(":targetgroup/csw-*/*"));
+    let tag = by_sid("TagRulesWithTheToolsKeysOnly");
+    assert_eq!(
+        tag["Condition"]["ForAllValues:StringLike"]["aws:TagKeys"],
+        serde_json::json!(["cost-saver:wakes", "cost-saver:wakes-forward*"])
+    );
+    let modify = by_sid("SwapOnlyRulesCarryingTheToolsTag");
+    assert_eq!(modify["Condition"]["Null"]["aws:ResourceTag/cost-saver:wakes"], "false");
+    let lb = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/previews/1";
+    assert!(ecs_cost_saver::routing::waking_group_name(lb).starts_with("csw-"));
+    assert_eq!(ecs_cost_saver::routing::MADE_BY, "ecs-cost-saver");
+}
+
+/// Issue 17, item 11: the waker's Lambda timeout is the one the code answers within, and longer
+/// than one AWS operation's limit in the waker.
+#[test]
+fn the_waker_timeout_agrees_with_its_call_limits() {
+    let t = template();
+    let timeout = t["Resources"]["WakerFunction"]["Properties"]["Timeout"].as_u64().unwrap();
+    assert_eq!(timeout, ecs_cost_saver::lambda::WAKER_TIMEOUT.as_secs());
+    let limits = ecs_cost_saver::aws::Timeouts::waker();
+    assert!(limits.operation.as_secs() + 3 < timeout, "{limits:?}");
 }
 
 /// Every read the adapter makes is allowed to every function (an AccessDenied on a read would

@@ -1,6 +1,7 @@
 //! Issue 10 (first part): the waker, built and served by `cargo lambda watch`, invoked with
-//! `events/alb-request.json` against moto server: a request routed to a sleeping service's
-//! waking target group restores that service and answers with the waking page.
+//! `events/alb-request.json` against moto server: a request a sleeping service's swapped rule
+//! routed to the load balancer's waking target group restores that service and answers with
+//! the waking page.
 
 use aws_sdk_elasticloadbalancingv2 as elb;
 use serde_json::Value;
@@ -15,18 +16,37 @@ async fn a_request_to_the_waking_target_group_wakes_its_service_through_cargo_la
     watch.invoke_file("scale-down", &event_file("friday-evening.json")).unwrap();
     assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].desired, 0);
 
-    // The waking target group of pr-101-web, as the tool tags it.
+    // The previews load balancer as the tool leaves it while pr-101-web sleeps: its rule
+    // forwards to the load balancer's waking group, its own forward saved in its tags.
     let lb = elb::Client::new(&sdk);
-    let wakes = elb::types::Tag::builder().key("cost-saver:wakes").value(SERVICE_ARN).build();
+    let alb = testkit::alb::previews(&moto, &lb).await;
+    let web_tg = testkit::alb::target_group(&lb, &alb, "pr-101-web").await;
+    let tag = |k: &str, v: &str| elb::types::Tag::builder().key(k).value(v).build();
     let group = lb
         .create_target_group()
-        .name("csw-pr-101-web")
+        .name("csw-previews")
         .target_type(elb::types::TargetTypeEnum::Lambda)
-        .tags(wakes)
+        .tags(tag("cost-saver:made-by", "ecs-cost-saver"))
         .send()
         .await
         .unwrap();
     let group_arn = group.target_groups()[0].target_group_arn().unwrap().to_string();
+    let host = elb::types::HostHeaderConditionConfig::builder().values("pr-101.previews.example.com").build();
+    lb.create_rule()
+        .listener_arn(&alb.listener)
+        .priority(10)
+        .conditions(elb::types::RuleCondition::builder().field("host-header").host_header_config(host).build())
+        .actions(
+            elb::types::Action::builder()
+                .r#type(elb::types::ActionTypeEnum::Forward)
+                .target_group_arn(&group_arn)
+                .build(),
+        )
+        .tags(tag("cost-saver:wakes", SERVICE_ARN))
+        .tags(tag("cost-saver:wakes-forward", &web_tg))
+        .send()
+        .await
+        .unwrap();
     let other = lb
         .create_target_group()
         .name("not-a-waker")
@@ -39,6 +59,7 @@ async fn a_request_to_the_waking_target_group_wakes_its_service_through_cargo_la
     let mut event: Value =
         serde_json::from_str(&std::fs::read_to_string(event_file("alb-request.json")).unwrap()).unwrap();
     event["requestContext"]["elb"]["targetGroupArn"] = Value::String(group_arn);
+    event["headers"]["x-forwarded-port"] = "80".into();
     let answer = watch.invoke_ascii("waker", &event.to_string()).unwrap();
     assert_eq!(answer["statusCode"], 503, "{answer:#}");
     let body = answer["body"].as_str().unwrap();

@@ -43,6 +43,7 @@ fn alb_request(target_group: &str, host: &str) -> aws_lambda_events::alb::AlbTar
         serde_json::from_str(&std::fs::read_to_string(testkit::event_file("alb-request.json")).unwrap()).unwrap();
     event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
     event["headers"]["host"] = serde_json::Value::String(host.into());
+    event["headers"]["x-forwarded-port"] = "80".into();
     serde_json::from_value(event).unwrap()
 }
 
@@ -137,6 +138,7 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
         // The fleet as it ran since the last step.
         task_hours += f64::from(desired.values().sum::<i32>()) / 4.0;
         // A one-hour session on a third of the previews each work day, a request every 15 min.
+        let later = std::time::Instant::now() + std::time::Duration::from_secs(600);
         for (i, p) in previews.iter().enumerate() {
             let used_today = workday && (i + weekday).is_multiple_of(3);
             if !(used_today && now.hour() == 10 + (i % 7) as u32) {
@@ -144,9 +146,10 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
             }
             let to = route(&lb, &listener, &p.host).await;
             if to.contains(":targetgroup/csw-") {
-                let answer = handle_waker(&config, &fleet, alb_request(&to, &p.host), now, &RecentlyWoken::default())
-                    .await
-                    .unwrap();
+                let answer =
+                    handle_waker(&config, &fleet, alb_request(&to, &p.host), now, &RecentlyWoken::default(), later)
+                        .await
+                        .unwrap();
                 let body =
                     String::from_utf8_lossy(answer.body.as_ref().map(|b| b.as_ref()).unwrap_or_default()).to_string();
                 if answer.status_code == 503 && body.contains(&format!("{} is waking up", p.name)) {

@@ -12,7 +12,7 @@ use ecs_cost_saver::cost::TaskSize;
 use ecs_cost_saver::fleet::{
     CallError, ChangeService, FleetQuery, Observation, ReadFleet, ReadTraffic, RouteRequests, Selector,
 };
-use ecs_cost_saver::model::{Bounds, Fresh, ListenerRule, RuleCondition, ServiceId};
+use ecs_cost_saver::model::{Bounds, Forward, Fresh, ListenerRule, ServiceId, Tags};
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::saved::SavedState;
 use ecs_cost_saver::{Config, Invocation, Mode};
@@ -55,15 +55,14 @@ impl ReadFleet for SimulatedDeployments<'_> {
 }
 
 impl ReadTraffic for SimulatedDeployments<'_> {
-    async fn listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
-        self.aws.listener_rules(target_groups).await
+    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+        self.aws.load_balancers_of(target_groups).await
     }
-
-    async fn woken_by(&self, target_group_arn: &str, key: &str) -> Result<Option<ServiceId>, CallError> {
-        self.aws.woken_by(target_group_arn, key).await
+    async fn listener_rules(&self, lbs: &[String], tags_for: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+        self.aws.listener_rules(lbs, tags_for).await
     }
-    async fn waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
-        self.aws.waking_groups(key).await
+    async fn waking_groups(&self, marker: &str) -> Result<Vec<(String, Tags)>, CallError> {
+        self.aws.waking_groups(marker).await
     }
     async fn request_counts(
         &self,
@@ -97,24 +96,16 @@ impl RouteRequests for SimulatedDeployments<'_> {
     async fn ensure_waking_group(
         &self,
         name: &str,
-        key: &str,
-        service: &str,
+        tags: &[(String, String)],
         waker: &str,
     ) -> Result<String, CallError> {
-        self.aws.ensure_waking_group(name, key, service, waker).await
+        self.aws.ensure_waking_group(name, tags, waker).await
     }
-    async fn create_rule(
-        &self,
-        listener: &str,
-        priority: u32,
-        conditions: &[RuleCondition],
-        target_group: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), CallError> {
-        self.aws.create_rule(listener, priority, conditions, target_group, tags).await
+    async fn tag_rule(&self, rule_arn: &str, tags: &[(String, String)]) -> Result<(), CallError> {
+        self.aws.tag_rule(rule_arn, tags).await
     }
-    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
-        self.aws.delete_rule(rule_arn).await
+    async fn forward_rule(&self, rule_arn: &str, forward: &Forward) -> Result<(), CallError> {
+        self.aws.forward_rule(rule_arn, forward).await
     }
     async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
         self.aws.delete_target_group(target_group).await

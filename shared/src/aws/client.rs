@@ -45,6 +45,13 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// The waker's: a browser waits for its answer (`lambda::WAKER_TIMEOUT`), so one operation
+    /// gets 5 s (two or three attempts) and a hung endpoint ends the wait in time to answer.
+    pub fn waker() -> Timeouts {
+        use std::time::Duration;
+        Timeouts { connect: Duration::from_secs(1), attempt: Duration::from_secs(2), operation: Duration::from_secs(5) }
+    }
+
     pub(super) fn config(self) -> aws_config::timeout::TimeoutConfig {
         aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(self.connect)

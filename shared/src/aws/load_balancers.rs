@@ -1,17 +1,16 @@
 //! Elastic Load Balancing for the waking routing (see `routing`): listener rules read into the
-//! domain's `ListenerRule`, the waking target group, companion rules, target health.
+//! domain's `ListenerRule`, the waking target group, swapping a rule's forward, target health.
 
 use aws_sdk_elasticloadbalancingv2 as elb;
 use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
 use elb::types::{
-    Action, ActionTypeEnum, HostHeaderConditionConfig, HttpHeaderConditionConfig, HttpRequestMethodConditionConfig,
-    PathPatternConditionConfig, QueryStringConditionConfig, QueryStringKeyValuePair, SourceIpConditionConfig, Tag,
-    TargetDescription, TargetHealthStateEnum, TargetTypeEnum,
+    Action, ActionTypeEnum, ForwardActionConfig, Tag, TargetDescription, TargetGroupStickinessConfig, TargetGroupTuple,
+    TargetHealthStateEnum, TargetTypeEnum,
 };
 
 use super::{call_error, AwsFleet};
 use crate::fleet::{CallError, RouteRequests};
-use crate::model::{ListenerRule, RuleCondition, Tags};
+use crate::model::{Forward, ListenerRule, RuleCondition, Tags};
 
 /// `DescribeTags` takes at most 20 resources.
 const DESCRIBE_TAGS_MAX: usize = 20;
@@ -20,8 +19,8 @@ const MAX_PAGES: usize = 100;
 
 pub(super) const CREATE_TARGET_GROUP: &str = "elasticloadbalancing:CreateTargetGroup";
 pub(super) const REGISTER_TARGETS: &str = "elasticloadbalancing:RegisterTargets";
-pub(super) const CREATE_RULE: &str = "elasticloadbalancing:CreateRule";
-pub(super) const DELETE_RULE: &str = "elasticloadbalancing:DeleteRule";
+pub(super) const ADD_TAGS: &str = "elasticloadbalancing:AddTags";
+pub(super) const MODIFY_RULE: &str = "elasticloadbalancing:ModifyRule";
 pub(super) const DELETE_TARGET_GROUP: &str = "elasticloadbalancing:DeleteTargetGroup";
 
 impl AwsFleet {
@@ -70,7 +69,7 @@ where
     Ok(all)
 }
 
-fn listener_rule(listener: &str, r: &elb::types::Rule) -> ListenerRule {
+fn listener_rule(lb: &str, listener: &str, port: Option<u16>, r: &elb::types::Rule) -> ListenerRule {
     let priority = match (r.is_default(), r.priority()) {
         (Some(true), _) | (_, Some("default")) | (_, None) => None,
         (_, Some(p)) => p.parse().ok(),
@@ -97,20 +96,64 @@ fn listener_rule(listener: &str, r: &elb::types::Rule) -> ListenerRule {
             forwards_to.extend(config.target_groups().iter().filter_map(|t| t.target_group_arn().map(str::to_string)));
         }
     }
-    if r.actions().iter().any(|a| a.r#type() != Some(&ActionTypeEnum::Forward)) && !forwards_to.is_empty() {
-        unsupported.get_or_insert_with(|| "it forwards after an authentication or other action".into());
-    }
     forwards_to.sort();
     forwards_to.dedup();
+    let forward = match r.actions() {
+        [only] if only.r#type() == Some(&ActionTypeEnum::Forward) => forward_of(only),
+        _ => None,
+    };
     ListenerRule {
         arn: r.rule_arn().unwrap_or_default().to_string(),
         listener: listener.to_string(),
+        load_balancer: lb.to_string(),
+        port,
         priority,
         conditions,
         forwards_to,
+        forward,
         tags: Tags::new(),
         listener_tags: Tags::new(),
         unsupported,
+    }
+}
+
+/// A forward action as the domain keeps it: a plain forward when it sends everything to one
+/// group without stickiness (how AWS also describes a plain forward), weighted otherwise.
+fn forward_of(action: &Action) -> Option<Forward> {
+    let config = action.forward_config();
+    let tuples: Vec<(String, Option<i32>)> = config
+        .map(|c| {
+            c.target_groups().iter().filter_map(|t| Some((t.target_group_arn()?.to_string(), t.weight()))).collect()
+        })
+        .unwrap_or_default();
+    let sticky = config
+        .and_then(|c| c.target_group_stickiness_config())
+        .filter(|s| s.enabled() == Some(true))
+        .map(|s| s.duration_seconds().unwrap_or(3600));
+    match (action.target_group_arn(), tuples.as_slice(), sticky) {
+        (_, [(only, _)], None) => Some(Forward::to(only)),
+        (Some(arn), [], None) => Some(Forward::to(arn)),
+        (_, [], _) => None,
+        _ => Some(Forward { groups: tuples, sticky_seconds: sticky }),
+    }
+}
+
+fn to_sdk_forward(forward: &Forward) -> Action {
+    let b = Action::builder().r#type(ActionTypeEnum::Forward);
+    match (forward.groups.as_slice(), forward.sticky_seconds) {
+        ([(only, None)], None) => b.target_group_arn(only).build(),
+        (groups, sticky) => {
+            let tuples = groups
+                .iter()
+                .map(|(g, w)| TargetGroupTuple::builder().target_group_arn(g).set_weight(*w).build())
+                .collect();
+            let stickiness =
+                TargetGroupStickinessConfig::builder().enabled(sticky.is_some()).set_duration_seconds(sticky).build();
+            let config = ForwardActionConfig::builder()
+                .set_target_groups(Some(tuples))
+                .target_group_stickiness_config(stickiness);
+            b.forward_config(config.build()).build()
+        }
     }
 }
 
@@ -147,57 +190,39 @@ fn from_sdk_condition(c: &elb::types::RuleCondition) -> Result<RuleCondition, St
     Ok(out)
 }
 
-fn to_sdk_condition(c: &RuleCondition) -> elb::types::RuleCondition {
-    let values = Some(c.values.clone());
-    let b = elb::types::RuleCondition::builder().field(&c.field);
-    match c.field.as_str() {
-        "host-header" => b.host_header_config(HostHeaderConditionConfig::builder().set_values(values).build()),
-        "path-pattern" => b.path_pattern_config(PathPatternConditionConfig::builder().set_values(values).build()),
-        "http-request-method" => {
-            b.http_request_method_config(HttpRequestMethodConditionConfig::builder().set_values(values).build())
-        }
-        "source-ip" => b.source_ip_config(SourceIpConditionConfig::builder().set_values(values).build()),
-        "http-header" => b.http_header_config(
-            HttpHeaderConditionConfig::builder().set_http_header_name(c.header.clone()).set_values(values).build(),
-        ),
-        "query-string" => b.query_string_config(
-            QueryStringConditionConfig::builder()
-                .set_values(Some(
-                    c.pairs
-                        .iter()
-                        .map(|(k, v)| QueryStringKeyValuePair::builder().set_key(k.clone()).value(v).build())
-                        .collect(),
-                ))
-                .build(),
-        ),
-        _ => b.set_values(values),
-    }
-    .build()
-}
-
 impl AwsFleet {
-    pub(super) async fn elb_listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+    pub(super) async fn elb_load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
         const GROUPS: &str = "elasticloadbalancing:DescribeTargetGroups";
-        const LISTENERS: &str = "elasticloadbalancing:DescribeListeners";
-        const RULES: &str = "elasticloadbalancing:DescribeRules";
-        if target_groups.is_empty() {
-            return Ok(Vec::new());
+        let mut lbs = Vec::new();
+        // DescribeTargetGroups takes at most 20 ARNs... and fails them all when one is gone.
+        for chunk in target_groups.chunks(DESCRIBE_TAGS_MAX) {
+            self.count(GROUPS);
+            match self.elb.describe_target_groups().set_target_group_arns(Some(chunk.to_vec())).send().await {
+                Ok(out) => lbs.extend(out.target_groups().iter().flat_map(|g| g.load_balancer_arns().iter().cloned())),
+                Err(e) if e.code() == Some("TargetGroupNotFound") && chunk.len() > 1 => {
+                    for one in chunk {
+                        lbs.extend(Box::pin(self.elb_load_balancers_of(std::slice::from_ref(one))).await?);
+                    }
+                }
+                Err(e) if e.code() == Some("TargetGroupNotFound") => {}
+                Err(e) => return Err(call_error(GROUPS, e)),
+            }
         }
-        self.count(GROUPS);
-        let groups = self
-            .elb
-            .describe_target_groups()
-            .set_target_group_arns(Some(target_groups.to_vec()))
-            .send()
-            .await
-            .map_err(|e| call_error(GROUPS, e))?;
-        let mut lbs: Vec<String> =
-            groups.target_groups().iter().flat_map(|g| g.load_balancer_arns().iter().cloned()).collect();
         lbs.sort();
         lbs.dedup();
+        Ok(lbs)
+    }
+
+    pub(super) async fn elb_listener_rules(
+        &self,
+        lbs: &[String],
+        tags_for: &[String],
+    ) -> Result<Vec<ListenerRule>, CallError> {
+        const LISTENERS: &str = "elasticloadbalancing:DescribeListeners";
+        const RULES: &str = "elasticloadbalancing:DescribeRules";
         let mut rules = Vec::new();
-        for lb in &lbs {
-            let listeners: Vec<String> = follow_markers(|marker| async move {
+        for lb in lbs {
+            let listeners: Vec<(String, Option<u16>)> = follow_markers(|marker| async move {
                 self.count(LISTENERS);
                 let page = self
                     .elb
@@ -207,11 +232,15 @@ impl AwsFleet {
                     .send()
                     .await
                     .map_err(|e| call_error(LISTENERS, e))?;
-                let arns = page.listeners().iter().filter_map(|l| l.listener_arn().map(str::to_string)).collect();
-                Ok((arns, page.next_marker().map(str::to_string)))
+                let found = page
+                    .listeners()
+                    .iter()
+                    .filter_map(|l| Some((l.listener_arn()?.to_string(), l.port().and_then(|p| u16::try_from(p).ok()))))
+                    .collect();
+                Ok((found, page.next_marker().map(str::to_string)))
             })
             .await?;
-            for listener in &listeners {
+            for (listener, port) in &listeners {
                 let found = follow_markers(|marker| async move {
                     self.count(RULES);
                     let page = self
@@ -222,17 +251,19 @@ impl AwsFleet {
                         .send()
                         .await
                         .map_err(|e| call_error(RULES, e))?;
-                    let rules = page.rules().iter().map(|r| listener_rule(listener, r)).collect();
+                    let rules = page.rules().iter().map(|r| listener_rule(lb, listener, *port, r)).collect();
                     Ok((rules, page.next_marker().map(str::to_string)))
                 })
                 .await?;
                 rules.extend(found);
             }
         }
-        // Rules and their listeners in the same DescribeTags batches: a listener's
-        // `wake-on-request=false` keeps it out of the routing.
-        let mut arns: Vec<String> = rules.iter().map(|r: &ListenerRule| r.arn.clone()).collect();
-        let mut listeners: Vec<String> = rules.iter().map(|r| r.listener.clone()).collect();
+        // Tags only where they matter, rules and their listeners in the same DescribeTags
+        // batches: the tool's marks on swapped rules, a listener's `wake-on-request=false`.
+        let wanted =
+            |r: &ListenerRule| r.forwards_to.iter().any(|t| tags_for.contains(t) || crate::routing::is_waking_group(t));
+        let mut arns: Vec<String> = rules.iter().filter(|r| wanted(r)).map(|r| r.arn.clone()).collect();
+        let mut listeners: Vec<String> = rules.iter().filter(|r| wanted(r)).map(|r| r.listener.clone()).collect();
         listeners.sort();
         listeners.dedup();
         arns.extend(listeners.iter().cloned());
@@ -253,17 +284,22 @@ impl RouteRequests for AwsFleet {
     async fn ensure_waking_group(
         &self,
         name: &str,
-        key: &str,
-        service_arn: &str,
+        tags: &[(String, String)],
         waker_arn: &str,
     ) -> Result<String, CallError> {
         self.count(CREATE_TARGET_GROUP);
-        let tag = Tag::builder().key(key).value(service_arn).build();
-        let created =
-            self.elb.create_target_group().name(name).target_type(TargetTypeEnum::Lambda).tags(tag).send().await;
+        let sdk_tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let created = self
+            .elb
+            .create_target_group()
+            .name(name)
+            .target_type(TargetTypeEnum::Lambda)
+            .set_tags(Some(sdk_tags))
+            .send()
+            .await;
         let arn = match created {
             Ok(out) => out.target_groups().first().and_then(|g| g.target_group_arn()).map(str::to_string),
-            // Created by an earlier run that did not finish: the same group, found by name.
+            // Created by an earlier run: the same group, found by name.
             Err(e) if e.code() == Some("DuplicateTargetGroupName") => {
                 const OP: &str = "elasticloadbalancing:DescribeTargetGroups";
                 self.count(OP);
@@ -279,13 +315,14 @@ impl RouteRequests for AwsFleet {
             message: format!("no ARN for target group {name}"),
             retryable: false,
         })?;
-        // The group is found again by its tag: it must carry the service it wakes.
+        // A group of that name someone else made is not the tool's to use.
         let carries = self.elb_tags(std::slice::from_ref(&arn)).await?;
-        if !carries.iter().any(|(_, tags)| tags.get(key).is_some_and(|v| v == service_arn)) {
+        let marked = carries.iter().any(|(_, have)| tags.iter().all(|(k, v)| have.get(k) == Some(v)));
+        if !marked {
             return Err(CallError {
                 operation: CREATE_TARGET_GROUP,
                 code: Some("RefusedByCostSaver".into()),
-                message: format!("target group {name} exists but does not wake {service_arn}; not used"),
+                message: format!("target group {name} exists without the tool's marks; not used"),
                 retryable: false,
             });
         }
@@ -299,36 +336,31 @@ impl RouteRequests for AwsFleet {
             .map_err(|e| call_error(REGISTER_TARGETS, e))?;
         Ok(arn)
     }
-    async fn create_rule(
-        &self,
-        listener: &str,
-        priority: u32,
-        conditions: &[RuleCondition],
-        target_group: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), CallError> {
-        self.count(CREATE_RULE);
-        let forward = Action::builder().r#type(ActionTypeEnum::Forward).target_group_arn(target_group).build();
+
+    async fn tag_rule(&self, rule_arn: &str, tags: &[(String, String)]) -> Result<(), CallError> {
+        self.count(ADD_TAGS);
         self.elb
-            .create_rule()
-            .listener_arn(listener)
-            .priority(i32::try_from(priority).unwrap_or(i32::MAX))
-            .set_conditions(Some(conditions.iter().map(to_sdk_condition).collect()))
-            .actions(forward)
+            .add_tags()
+            .resource_arns(rule_arn)
             .set_tags(Some(tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()))
             .send()
             .await
-            .map_err(|e| call_error(CREATE_RULE, e))?;
+            .map_err(|e| call_error(ADD_TAGS, e))?;
         Ok(())
     }
-    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
-        self.count(DELETE_RULE);
-        match self.elb.delete_rule().rule_arn(rule_arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("RuleNotFound") => Ok(()),
-            Err(e) => Err(call_error(DELETE_RULE, e)),
-        }
+
+    async fn forward_rule(&self, rule_arn: &str, forward: &Forward) -> Result<(), CallError> {
+        self.count(MODIFY_RULE);
+        self.elb
+            .modify_rule()
+            .rule_arn(rule_arn)
+            .actions(to_sdk_forward(forward))
+            .send()
+            .await
+            .map_err(|e| call_error(MODIFY_RULE, e))?;
+        Ok(())
     }
+
     async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
         self.count(DELETE_TARGET_GROUP);
         match self.elb.delete_target_group().target_group_arn(target_group).send().await {
@@ -337,6 +369,7 @@ impl RouteRequests for AwsFleet {
             Err(e) => Err(call_error(DELETE_TARGET_GROUP, e)),
         }
     }
+
     async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
         const OP: &str = "elasticloadbalancing:DescribeTargetHealth";
         for group in target_groups {

@@ -5,38 +5,40 @@ use std::collections::BTreeMap;
 
 use super::{MemoryFleet, State};
 use crate::fleet::{CallError, RouteRequests};
-use crate::model::{ListenerRule, RuleCondition, Tags};
+use crate::model::{Forward, ListenerRule, RuleCondition, Tags};
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct TargetGroup {
     name: String,
     tags: Tags,
-    /// Load balancers it is attached to other than through rules (a service's own group).
-    load_balancers: Vec<String>,
     targets: Vec<String>,
     healthy: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Listener {
+    load_balancer: String,
+    port: Option<u16>,
+    tags: Tags,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct Elb {
     groups: BTreeMap<String, TargetGroup>,
-    /// Listener ARN -> its load balancer ARN.
-    listeners: BTreeMap<String, String>,
-    listener_tags: BTreeMap<String, Tags>,
+    listeners: BTreeMap<String, Listener>,
     rules: BTreeMap<String, ListenerRule>,
     created: u32,
 }
 
 impl Elb {
-    pub(super) fn tag(&self, target_group: &str, key: &str) -> Option<String> {
-        self.groups.get(target_group)?.tags.get(key).cloned()
-    }
-
+    /// As Elastic Load Balancing says it: the load balancers whose rules forward to the group now.
     fn load_balancers_of(&self, target_group: &str) -> Vec<String> {
-        let mut lbs = self.groups.get(target_group).map(|g| g.load_balancers.clone()).unwrap_or_default();
-        for rule in self.rules.values().filter(|r| r.forwards_to.iter().any(|t| t == target_group)) {
-            lbs.extend(self.listeners.get(&rule.listener).cloned());
-        }
+        let mut lbs: Vec<String> = self
+            .rules
+            .values()
+            .filter(|r| r.forwards_to.iter().any(|t| t == target_group))
+            .filter_map(|r| self.listeners.get(&r.listener).map(|l| l.load_balancer.clone()))
+            .collect();
         lbs.sort();
         lbs.dedup();
         lbs
@@ -48,19 +50,20 @@ fn elb_error(operation: &'static str, code: &str, message: String) -> CallError 
 }
 
 impl MemoryFleet {
-    /// A service's target group on `load_balancer`, healthy or not.
-    pub fn add_target_group(&self, arn: &str, load_balancer: &str, healthy: bool) {
+    /// A service's target group, healthy or not (the load balancer it is behind is the one whose
+    /// rules forward to it, as in Elastic Load Balancing).
+    pub fn add_target_group(&self, arn: &str, healthy: bool) {
         let mut state = self.lock();
         let group = state.elb.groups.entry(arn.to_string()).or_default();
         group.name = arn.rsplit('/').nth(1).unwrap_or(arn).to_string();
-        group.load_balancers = vec![load_balancer.to_string()];
         group.healthy = healthy;
     }
 
-    /// A target group carrying these tags (as the tool tags its waking groups).
+    /// A target group carrying these tags.
     pub fn add_tagged_target_group(&self, arn: &str, tags: &[(&str, &str)]) {
         let mut state = self.lock();
         let group = state.elb.groups.entry(arn.to_string()).or_default();
+        group.name = arn.rsplit('/').nth(1).unwrap_or(arn).to_string();
         group.tags = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     }
 
@@ -70,7 +73,16 @@ impl MemoryFleet {
         }
     }
 
-    /// A rule on `listener` (of `load_balancer`); `priority` `None` is the default rule.
+    /// A listener of `load_balancer` on `port`.
+    pub fn add_listener(&self, listener: &str, load_balancer: &str, port: u16) {
+        let mut state = self.lock();
+        let l = state.elb.listeners.entry(listener.to_string()).or_default();
+        l.load_balancer = load_balancer.to_string();
+        l.port = Some(port);
+    }
+
+    /// A rule on `listener` (of `load_balancer`, port 443 unless the listener was added with
+    /// another) forwarding `host` to `to`; `priority` `None` is the default rule.
     pub fn add_rule(
         &self,
         arn: &str,
@@ -80,31 +92,48 @@ impl MemoryFleet {
         host: &str,
         to: &str,
     ) {
-        let mut state = self.lock();
-        state.elb.listeners.insert(listener.to_string(), load_balancer.to_string());
         let conditions =
             vec![RuleCondition { field: "host-header".into(), header: None, values: vec![host.into()], pairs: vec![] }];
         let rule = ListenerRule {
             arn: arn.to_string(),
             listener: listener.to_string(),
+            load_balancer: load_balancer.to_string(),
+            port: None,
             priority,
             conditions: if priority.is_some() { conditions } else { vec![] },
             forwards_to: vec![to.to_string()],
+            forward: Some(Forward::to(to)),
             tags: Tags::new(),
             listener_tags: Tags::new(),
             unsupported: None,
         };
-        state.elb.rules.insert(arn.to_string(), rule);
+        self.add_rule_as_is(rule);
     }
 
     /// Tags a listener (as `aws elbv2 add-tags` on its ARN).
     pub fn tag_listener(&self, listener: &str, key: &str, value: &str) {
-        self.lock().elb.listener_tags.entry(listener.to_string()).or_default().insert(key.into(), value.into());
+        self.lock().elb.listeners.entry(listener.to_string()).or_default().tags.insert(key.into(), value.into());
     }
 
-    /// A rule exactly as given (its listener must exist already).
+    /// A rule exactly as given (its listener is made if missing, port 443).
     pub fn add_rule_as_is(&self, rule: ListenerRule) {
-        self.lock().elb.rules.insert(rule.arn.clone(), rule);
+        let mut state = self.lock();
+        let l = state.elb.listeners.entry(rule.listener.clone()).or_default();
+        l.load_balancer.clone_from(&rule.load_balancer);
+        l.port.get_or_insert(443);
+        state.elb.rules.insert(rule.arn.clone(), rule);
+    }
+
+    /// Edits a rule in place, as someone with the console would.
+    pub fn edit_rule(&self, arn: &str, change: impl FnOnce(&mut ListenerRule)) {
+        if let Some(rule) = self.lock().elb.rules.get_mut(arn) {
+            change(rule);
+        }
+    }
+
+    /// Deletes a rule, as its stack's deletion would.
+    pub fn remove_rule(&self, arn: &str) {
+        self.lock().elb.rules.remove(arn);
     }
 
     /// Every rule, by listener and priority (`None` for the default rule).
@@ -117,6 +146,11 @@ impl MemoryFleet {
     /// The ARNs of every target group.
     pub fn target_groups(&self) -> Vec<String> {
         self.lock().elb.groups.keys().cloned().collect()
+    }
+
+    /// The tags of a target group.
+    pub fn target_group_tags(&self, arn: &str) -> Tags {
+        self.lock().elb.groups.get(arn).map(|g| g.tags.clone()).unwrap_or_default()
     }
 
     /// Counts an Elastic Load Balancing write, fails it when told to, logs it.
@@ -138,28 +172,45 @@ impl MemoryFleet {
         Ok(done)
     }
 
-    pub(super) async fn elb_waking_groups(&self, key: &str) -> Result<Vec<(String, String)>, CallError> {
+    pub(super) async fn elb_waking_groups(&self, marker: &str) -> Result<Vec<(String, Tags)>, CallError> {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("tagging:GetResources".into()).or_insert(0) += 1;
-        Ok(state.elb.groups.iter().filter_map(|(arn, g)| Some((arn.clone(), g.tags.get(key)?.clone()))).collect())
+        Ok(state
+            .elb
+            .groups
+            .iter()
+            .filter(|(_, g)| g.tags.contains_key(marker))
+            .map(|(a, g)| (a.clone(), g.tags.clone()))
+            .collect())
     }
-}
 
-impl MemoryFleet {
-    pub(super) async fn memory_listener_rules(&self, target_groups: &[String]) -> Result<Vec<ListenerRule>, CallError> {
+    pub(super) async fn elb_load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+        self.interleave().await;
+        let mut state = self.lock();
+        *state.calls.entry("elasticloadbalancing:DescribeTargetGroups".into()).or_insert(0) += 1;
+        let mut lbs: Vec<String> = target_groups.iter().flat_map(|t| state.elb.load_balancers_of(t)).collect();
+        lbs.sort();
+        lbs.dedup();
+        Ok(lbs)
+    }
+
+    pub(super) async fn memory_listener_rules(&self, lbs: &[String]) -> Result<Vec<ListenerRule>, CallError> {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("elasticloadbalancing:DescribeRules".into()).or_insert(0) += 1;
-        let lbs: Vec<String> = target_groups.iter().flat_map(|t| state.elb.load_balancers_of(t)).collect();
         let elb = &state.elb;
         Ok(elb
             .rules
             .values()
-            .filter(|r| elb.listeners.get(&r.listener).is_some_and(|lb| lbs.contains(lb)))
-            .map(|r| ListenerRule {
-                listener_tags: elb.listener_tags.get(&r.listener).cloned().unwrap_or_default(),
-                ..r.clone()
+            .filter_map(|r| {
+                let l = elb.listeners.get(&r.listener)?;
+                lbs.contains(&l.load_balancer).then(|| ListenerRule {
+                    listener_tags: l.tags.clone(),
+                    port: l.port,
+                    load_balancer: l.load_balancer.clone(),
+                    ..r.clone()
+                })
             })
             .collect())
     }
@@ -169,21 +220,29 @@ impl RouteRequests for MemoryFleet {
     async fn ensure_waking_group(
         &self,
         name: &str,
-        key: &str,
-        service_arn: &str,
+        tags: &[(String, String)],
         waker_arn: &str,
     ) -> Result<String, CallError> {
         self.interleave().await;
-        let existing = self.lock().elb.groups.iter().find(|(_, g)| g.name == name).map(|(arn, _)| arn.clone());
+        const OP: &str = "elasticloadbalancing:CreateTargetGroup";
+        let existing =
+            self.lock().elb.groups.iter().find(|(_, g)| g.name == name).map(|(arn, g)| (arn.clone(), g.tags.clone()));
         let arn = match existing {
-            Some(arn) => arn,
-            None => self.elb_write("elasticloadbalancing:CreateTargetGroup", name.to_string(), |state| {
+            Some((arn, have)) if tags.iter().all(|(k, v)| have.get(k) == Some(v)) => arn,
+            Some(_) => {
+                return Err(elb_error(
+                    OP,
+                    "RefusedByCostSaver",
+                    format!("target group {name} exists without the tool's marks"),
+                ))
+            }
+            None => self.elb_write(OP, name.to_string(), |state| {
                 state.elb.created += 1;
                 let arn = format!(
                     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/{:016x}",
                     state.elb.created
                 );
-                let tags = [(key.to_string(), service_arn.to_string())].into_iter().collect();
+                let tags = tags.iter().cloned().collect();
                 state.elb.groups.insert(arn.clone(), TargetGroup { name: name.into(), tags, ..TargetGroup::default() });
                 Ok(arn)
             })?,
@@ -202,47 +261,42 @@ impl RouteRequests for MemoryFleet {
         }
         Ok(arn)
     }
-    async fn create_rule(
-        &self,
-        listener: &str,
-        priority: u32,
-        conditions: &[RuleCondition],
-        target_group: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), CallError> {
+
+    async fn tag_rule(&self, rule_arn: &str, tags: &[(String, String)]) -> Result<(), CallError> {
         self.interleave().await;
-        const OP: &str = "elasticloadbalancing:CreateRule";
-        self.elb_write(OP, format!("{listener} priority={priority} -> {target_group}"), |state| {
-            let elb = &mut state.elb;
-            if !elb.groups.contains_key(target_group) {
-                return Err(elb_error(OP, "TargetGroupNotFound", format!("{target_group} not found")));
+        const OP: &str = "elasticloadbalancing:AddTags";
+        self.elb_write(
+            OP,
+            format!("{rule_arn} {}", tags.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(",")),
+            |state| {
+                let rule = state
+                    .elb
+                    .rules
+                    .get_mut(rule_arn)
+                    .ok_or_else(|| elb_error(OP, "RuleNotFound", rule_arn.to_string()))?;
+                rule.tags.extend(tags.iter().cloned());
+                Ok(())
+            },
+        )
+    }
+
+    async fn forward_rule(&self, rule_arn: &str, forward: &Forward) -> Result<(), CallError> {
+        self.interleave().await;
+        const OP: &str = "elasticloadbalancing:ModifyRule";
+        let to = forward.target_groups();
+        self.elb_write(OP, format!("{rule_arn} -> {}", to.join(",")), |state| {
+            if let Some(missing) = to.iter().find(|t| !state.elb.groups.contains_key(*t)) {
+                return Err(elb_error(OP, "TargetGroupNotFound", format!("{missing} not found")));
             }
-            if elb.rules.values().any(|r| r.listener == listener && r.priority == Some(priority)) {
-                return Err(elb_error(OP, "PriorityInUse", format!("priority {priority} is in use")));
-            }
-            elb.created += 1;
-            let arn = format!("{listener}/rule-{:x}", elb.created);
-            let rule = ListenerRule {
-                arn: arn.clone(),
-                listener: listener.to_string(),
-                priority: Some(priority),
-                conditions: conditions.to_vec(),
-                forwards_to: vec![target_group.to_string()],
-                tags: tags.iter().cloned().collect(),
-                listener_tags: Tags::new(),
-                unsupported: None,
-            };
-            elb.rules.insert(arn, rule);
+            let rule =
+                state.elb.rules.get_mut(rule_arn).ok_or_else(|| elb_error(OP, "RuleNotFound", rule_arn.to_string()))?;
+            rule.forwards_to = to.clone();
+            rule.forwards_to.sort();
+            rule.forward = Some(forward.clone());
             Ok(())
         })
     }
-    async fn delete_rule(&self, rule_arn: &str) -> Result<(), CallError> {
-        self.interleave().await;
-        self.elb_write("elasticloadbalancing:DeleteRule", rule_arn.to_string(), |state| {
-            state.elb.rules.remove(rule_arn);
-            Ok(())
-        })
-    }
+
     async fn delete_target_group(&self, target_group: &str) -> Result<(), CallError> {
         self.interleave().await;
         const OP: &str = "elasticloadbalancing:DeleteTargetGroup";
@@ -254,6 +308,7 @@ impl RouteRequests for MemoryFleet {
             Ok(())
         })
     }
+
     async fn all_healthy(&self, target_groups: &[String]) -> Result<bool, CallError> {
         self.interleave().await;
         let mut state = self.lock();

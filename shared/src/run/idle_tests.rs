@@ -37,7 +37,7 @@ fn previews(n: usize) -> MemoryFleet {
     f.add_cluster("previews", &[("Environment", "preview")]);
     for i in 0..n {
         f.add_service(MemoryService::new("previews", &format!("pr-{i}"), 2).behind(&group(i)));
-        f.add_target_group(&group(i), LB, true);
+        f.add_target_group(&group(i), true);
         let priority = u32::try_from(10 * (i + 1)).unwrap();
         f.add_rule(&format!("rule-{i}"), LB, LISTENER, Some(priority), &format!("pr-{i}.example.com"), &group(i));
     }
@@ -123,7 +123,15 @@ async fn a_service_woken_by_a_request_is_not_idle_slept_again_before_its_idle_af
     let waking =
         f.rules().into_iter().find(|r| r.tags.contains_key("cost-saver:wakes")).unwrap().forwards_to[0].clone();
     let woke = at(FRIDAY_11) + Duration::minutes(3);
-    decide(&c, &f, Some(&waking), woke, &RecentlyWoken::default()).await;
+    decide(
+        &c,
+        &f,
+        &crate::waker::knock_for(&waking, "pr-0.example.com"),
+        woke,
+        &RecentlyWoken::default(),
+        crate::waker::test_deadline(),
+    )
+    .await;
     assert_eq!(
         f.service("previews", "pr-0").tags["cost-saver:keep-alive"],
         "2026-11-20T13:10:00Z",
@@ -164,20 +172,32 @@ async fn a_simulated_week_of_idle_previews_saves_85_percent_and_answers_every_re
             if !in_session {
                 continue;
             }
-            let behind_waker = f
-                .rules()
-                .iter()
-                .any(|r| r.tags.get("cost-saver:wakes").is_some_and(|v| v.ends_with(&format!("/pr-{i}"))));
+            let behind_waker = f.rules().iter().any(|r| {
+                crate::routing::forwards_to_waker(r)
+                    && r.tags.get("cost-saver:wakes").is_some_and(|v| v.ends_with(&format!("/pr-{i}")))
+            });
             let running = f.service("previews", &format!("pr-{i}")).desired > 0;
             if behind_waker {
                 let waking = f
                     .rules()
                     .into_iter()
-                    .find(|r| r.tags.get("cost-saver:wakes").is_some_and(|v| v.ends_with(&format!("/pr-{i}"))))
+                    .find(|r| {
+                        crate::routing::forwards_to_waker(r)
+                            && r.tags.get("cost-saver:wakes").is_some_and(|v| v.ends_with(&format!("/pr-{i}")))
+                    })
                     .unwrap()
                     .forwards_to[0]
                     .clone();
-                match decide(&c, &f, Some(&waking), now, &RecentlyWoken::default()).await {
+                match decide(
+                    &c,
+                    &f,
+                    &crate::waker::knock_for(&waking, &format!("pr-{i}.example.com")),
+                    now,
+                    &RecentlyWoken::default(),
+                    crate::waker::test_deadline(),
+                )
+                .await
+                {
                     Answer::Waking { .. } => by_waker += 1,
                     other => unanswered.push(format!("{now} pr-{i}: {other:?}")),
                 }
@@ -225,7 +245,7 @@ async fn an_idle_autoscaled_preview_saves_its_bounds_and_pins_its_target_at_zero
             .autoscaled(bounds)
             .tag("cost-saver:idle-after", "30m"),
     );
-    f.add_target_group(&group(0), LB, true);
+    f.add_target_group(&group(0), true);
     f.add_rule("rule-0", LB, LISTENER, Some(10), "pr-0.example.com", &group(0));
 
     let inv = Invocation { mode: Mode::Reconcile, now: at(FRIDAY_11), dry_run: false, force: false };
@@ -271,7 +291,7 @@ async fn a_preview_whose_traffic_cannot_reach_the_waker_is_never_idle_slept_nor_
     let f = MemoryFleet::new();
     f.add_cluster("previews", &[("Environment", "preview")]);
     f.add_service(MemoryService::new("previews", "pr-0", 2).behind(&group(0)));
-    f.add_target_group(&group(0), LB, true);
+    f.add_target_group(&group(0), true);
     f.add_rule("default-0", LB, LISTENER, None, "", &group(0));
 
     let idle = run(&f, &c, at_time(Mode::Reconcile, FRIDAY_11), None).await.unwrap();

@@ -6,8 +6,11 @@ use crate::memory::{MemoryFleet, MemoryService};
 use chrono::Duration;
 
 const WAKES: &str = "cost-saver:wakes";
-const WAKING_TG: &str =
-    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/csw-pr-101-web/0123456789abcdef";
+const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/previews/1";
+const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/previews/1/443";
+const WAKING_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/csw-previews/0123456789abcdef";
+const HOST: &str = "pr-101.previews.example.com";
+const WEB_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pr-101-web/1";
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -17,19 +20,36 @@ fn config() -> Config {
     Config::from_lookup(|_| None).unwrap()
 }
 
+/// Far enough away never to cut a test's wake short.
+fn later() -> Instant {
+    Instant::now() + StdDuration::from_secs(600)
+}
+
+/// A rule swapped to the waking group for `service_arn`, on `host`.
+fn swapped(f: &MemoryFleet, arn: &str, host: &str, priority: u32, service_arn: &str) {
+    f.add_rule("tmp", LB, LISTENER, Some(priority), host, WAKING_TG);
+    let mut rule = f.rules().into_iter().find(|r| r.arn == "tmp").unwrap();
+    f.remove_rule("tmp");
+    rule.arn = arn.into();
+    rule.tags.insert(WAKES.into(), service_arn.into());
+    rule.tags.insert(format!("{WAKES}-forward"), WEB_TG.into());
+    f.add_rule_as_is(rule);
+}
+
 fn fleet() -> MemoryFleet {
     let f = MemoryFleet::new();
     f.add_cluster("previews", &[("Environment", "preview")]);
     f.add_cluster("prod", &[("Environment", "prod")]);
     f.add_service(
-        MemoryService::new("previews", "pr-101-web", 0).tag("cost-saver:saved", "desired=2 at=2026-11-20T20:00:00Z"),
+        MemoryService::new("previews", "pr-101-web", 0)
+            .tag("cost-saver:saved", "desired=2 at=2026-11-20T20:00:00Z")
+            .behind(WEB_TG),
     );
+    f.add_target_group(WEB_TG, false);
     f.add_service(MemoryService::new("prod", "checkout", 3));
-    f.add_tagged_target_group(WAKING_TG, &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web")]);
-    f.add_tagged_target_group(
-        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-prod/00000000000000aa",
-        &[(WAKES, "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout")],
-    );
+    f.add_tagged_target_group(WAKING_TG, &[("cost-saver:made-by", "ecs-cost-saver"), (WAKES, LB)]);
+    swapped(&f, "rule-101", HOST, 10, "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web");
+    swapped(&f, "rule-prod", "checkout.example.com", 20, "arn:aws:ecs:us-east-1:123456789012:service/prod/checkout");
     f.add_tagged_target_group(
         "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-app/00000000000000bb",
         &[("team", "web")],
@@ -38,12 +58,22 @@ fn fleet() -> MemoryFleet {
 }
 
 fn request(method: Method, accept: &str) -> AlbTargetGroupRequest {
+    knock(method, accept, Some(WAKING_TG), HOST)
+}
+
+fn knock(method: Method, accept: &str, target_group: Option<&str>, host: &str) -> AlbTargetGroupRequest {
     let mut r = AlbTargetGroupRequest::default();
     r.http_method = method;
     r.path = Some("/".into());
     r.headers.insert(ACCEPT, HeaderValue::from_str(accept).unwrap());
-    r.request_context.elb.target_group_arn = Some(WAKING_TG.into());
+    r.headers.insert("host", HeaderValue::from_str(host).unwrap());
+    r.headers.insert("x-forwarded-port", HeaderValue::from_static("443"));
+    r.request_context.elb.target_group_arn = target_group.map(str::to_string);
     r
+}
+
+fn get() -> AlbTargetGroupRequest {
+    request(Method::GET, "text/html")
 }
 
 fn body(r: &AlbTargetGroupResponse) -> String {
@@ -64,7 +94,7 @@ fn keep_alives_round_up_to_ten_minutes_so_a_burst_writes_one() {
 async fn a_request_restores_its_service_with_a_keep_alive_and_answers_a_reloading_page() {
     let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
     let clock = at("2026-11-20T21:03:00Z");
-    let answer = decide(&c, &f, Some(WAKING_TG), clock, &recent).await;
+    let answer = decide(&c, &f, &get(), clock, &recent, later()).await;
     assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
     let web = f.service("previews", "pr-101-web");
     assert_eq!(web.desired, 2, "restored");
@@ -94,7 +124,7 @@ async fn many_requests_wake_once() {
         // A new process every few requests (cold starts): the tags, not memory, make it idempotent.
         let recent = RecentlyWoken::default();
         let clock = at("2026-11-20T21:03:00Z") + Duration::seconds(i * 20);
-        let answer = decide(&c, &f, Some(WAKING_TG), clock, &recent).await;
+        let answer = decide(&c, &f, &get(), clock, &recent, later()).await;
         assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() }, "request {i}");
     }
     let log = f.log();
@@ -104,10 +134,10 @@ async fn many_requests_wake_once() {
 
     // A warm process answers a burst from memory: no AWS call at all.
     let recent = RecentlyWoken::default();
-    decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:10:00Z"), &recent).await;
+    decide(&c, &f, &get(), at("2026-11-20T21:10:00Z"), &recent, later()).await;
     let calls = f.calls();
     for _ in 0..50 {
-        decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:10:01Z"), &recent).await;
+        decide(&c, &f, &get(), at("2026-11-20T21:10:01Z"), &recent, later()).await;
     }
     assert_eq!(f.calls(), calls);
 }
@@ -116,16 +146,14 @@ async fn many_requests_wake_once() {
 async fn what_cannot_be_woken_gets_a_page_that_does_not_reload() {
     let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
     let clock = at("2026-11-20T21:03:00Z");
-    for (tg, needle) in [
-        (Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-prod/00000000000000aa"), "protected"),
-        (
-            Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-app/00000000000000bb"),
-            "carries no cost-saver:wakes tag",
-        ),
-        (Some("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/gone/1"), "wakes no service"),
-        (None, "did not come through a load balancer"),
+    let app = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg-app/00000000000000bb";
+    for (tg, host, needle) in [
+        (Some(WAKING_TG), "checkout.example.com", "protected"),
+        (Some(WAKING_TG), "unknown.example.com", "matches none of the sleeping services' rules"),
+        (Some(app), HOST, "no sleeping service's rule forwards to this target group"),
+        (None, HOST, "did not come through a load balancer"),
     ] {
-        let answer = decide(&c, &f, tg, clock, &recent).await;
+        let answer = decide(&c, &f, &knock(Method::GET, "text/html", tg, host), clock, &recent, later()).await;
         let Answer::Refused { why } = &answer else { panic!("{tg:?}: {answer:?}") };
         assert!(why.contains(needle), "{tg:?}: {why}");
         let page = respond(&request(Method::GET, "text/html"), &answer);
@@ -141,13 +169,13 @@ async fn what_cannot_be_woken_gets_a_page_that_does_not_reload() {
 async fn a_failed_restore_reloads_and_tries_again() {
     let (f, c, recent) = (fleet(), config(), RecentlyWoken::default());
     f.fail_write(2); // keep-alive written, the restore's UpdateService refused
-    let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:00Z"), &recent).await;
+    let answer = decide(&c, &f, &get(), at("2026-11-20T21:03:00Z"), &recent, later()).await;
     let Answer::Retrying { service, why } = &answer else { panic!("{answer:?}") };
     assert_eq!(service, "pr-101-web");
     assert!(why.contains("AccessDeniedException"), "{why}");
     assert!(page(&answer).contains("http-equiv=\"refresh\""));
     // The next reload finishes it.
-    let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:10Z"), &recent).await;
+    let answer = decide(&c, &f, &get(), at("2026-11-20T21:03:10Z"), &recent, later()).await;
     assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
     assert_eq!(f.service("previews", "pr-101-web").desired, 2);
 }
@@ -183,7 +211,7 @@ async fn under_dry_run_a_request_writes_nothing_and_the_page_says_so_without_rel
     let c = Config::from_lookup(|k| (k == "DRY_RUN").then(|| "true".into())).unwrap();
     let clock = at("2026-11-20T21:03:00.250Z");
     for _ in 0..3 {
-        let answer = decide(&c, &f, Some(WAKING_TG), clock, &recent).await;
+        let answer = decide(&c, &f, &get(), clock, &recent, later()).await;
         assert_eq!(answer, Answer::DryRun { service: "pr-101-web".into() });
         let page = respond(&request(Method::GET, "text/html"), &answer);
         assert_eq!(page.status_code, 503);
@@ -209,8 +237,10 @@ async fn a_waking_group_naming_a_service_of_another_account_or_region_is_refused
         "arn:aws-cn:ecs:us-east-1:123456789012:service/previews/pr-101-web",
     ] {
         let (f, recent) = (fleet(), RecentlyWoken::default());
-        f.add_tagged_target_group(WAKING_TG, &[(WAKES, foreign)]);
-        let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:03:00Z"), &recent).await;
+        f.edit_rule("rule-101", |r| {
+            r.tags.insert(WAKES.into(), foreign.into());
+        });
+        let answer = decide(&c, &f, &get(), at("2026-11-20T21:03:00Z"), &recent, later()).await;
         let Answer::Refused { why } = &answer else { panic!("{foreign}: {answer:?}") };
         assert!(why.contains("outside this account and region"), "{why}");
         assert_eq!(f.writes(), 0, "{foreign}: nothing written");
@@ -227,9 +257,28 @@ async fn a_request_s_keep_alive_never_reaches_past_max_wake_hours() {
         s.tags.insert("cost-saver:idle-after".into(), "168h".into());
     });
     let c = Config::from_lookup(|k| (k == "MAX_WAKE_HOURS").then(|| "48".into())).unwrap();
-    let answer = decide(&c, &f, Some(WAKING_TG), at("2026-11-20T21:05:00Z"), &recent).await;
+    let answer = decide(&c, &f, &get(), at("2026-11-20T21:05:00Z"), &recent, later()).await;
     assert!(matches!(answer, Answer::Waking { .. }), "{answer:?}");
     let s = f.service("previews", "pr-101-web");
     assert_eq!(s.tags["cost-saver:keep-alive"], "2026-11-22T21:05:00Z", "48 h, not 168");
     assert_eq!(s.desired, 2);
+}
+
+/// Issue 17, item 11: the waker's Lambda timeout was shorter than one AWS operation's limit, so a
+/// hung endpoint ended the invocation without an answer (the load balancer shows a 502). The
+/// page goes out by the answer-by instant, saying it keeps trying, however long AWS takes.
+#[tokio::test]
+async fn a_hung_endpoint_still_gets_a_reloading_page_by_the_answer_by_instant() {
+    let (f, c) = (fleet(), config());
+    f.answer_after(StdDuration::from_secs(3600));
+    let started = Instant::now();
+    let answer_by = started + StdDuration::from_secs(1);
+    let clock = at("2026-11-20T21:03:00Z");
+    let response =
+        crate::lambda::handle_waker(&c, &f, get(), clock, &RecentlyWoken::default(), answer_by).await.unwrap();
+    assert!(started.elapsed() < StdDuration::from_secs(30), "did not wait for the hung call");
+    assert_eq!(response.headers[RETRY_AFTER], "10");
+    let html = body(&response);
+    assert!(html.contains("taking longer than usual") && html.contains("AWS did not answer in time"), "{html}");
+    assert!(html.contains("http-equiv=\"refresh\""), "{html}");
 }
