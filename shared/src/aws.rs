@@ -278,7 +278,7 @@ impl ReadFleet for AwsFleet {
 }
 
 impl ReadTraffic for AwsFleet {
-    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<(String, Vec<String>)>, CallError> {
         self.elb_load_balancers_of(target_groups).await
     }
 

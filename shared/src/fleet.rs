@@ -105,12 +105,13 @@ pub trait ReadTraffic {
         until: DateTime<Utc>,
     ) -> impl Future<Output = Result<BTreeMap<String, u64>, CallError>> + Send;
 
-    /// The load balancers these target groups are behind now (a rule or a listener's default
-    /// action forwards to them): none for a group whose rules all forward to the waker.
+    /// Each of these target groups that exists, with the load balancers it is behind now (a rule
+    /// or a listener's default action forwards to it): none for a group whose rules all forward
+    /// to the waker. A group that no longer exists is absent.
     fn load_balancers_of(
         &self,
         target_groups: &[String],
-    ) -> impl Future<Output = Result<Vec<String>, CallError>> + Send;
+    ) -> impl Future<Output = Result<Vec<(String, Vec<String>)>, CallError>> + Send;
 
     /// Every rule of every listener of these load balancers, with its listener's port. Tags are
     /// read for the rules that forward to one of `tags_for` or to a waking group (`csw-…`), and

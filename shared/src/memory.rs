@@ -383,7 +383,7 @@ impl ReadFleet for MemoryFleet {
 }
 
 impl ReadTraffic for MemoryFleet {
-    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<(String, Vec<String>)>, CallError> {
         self.elb_load_balancers_of(target_groups).await
     }
 

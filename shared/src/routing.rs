@@ -203,32 +203,40 @@ pub fn shared_groups(services: &[ObservedService]) -> BTreeSet<String> {
 }
 
 /// Every rule of the listeners the routing of services with `target_groups` involves: the load
-/// balancers those groups are behind, or (once every rule is swapped, when the groups are behind
-/// none) the load balancers of the tool's waking groups.
+/// balancers those groups are behind and, when one of them is behind none (every rule to it
+/// forwards to the waker, or it is gone), the load balancers of the tool's waking groups.
 pub async fn rules_around<F: ReadTraffic>(
     fleet: &F,
     target_groups: &[String],
     routing: Routing<'_>,
 ) -> Result<Vec<ListenerRule>, CallError> {
-    let mut lbs = fleet.load_balancers_of(target_groups).await?;
-    if lbs.is_empty() && !target_groups.is_empty() {
-        lbs = waking_load_balancers(fleet, routing).await?;
+    let behind = fleet.load_balancers_of(target_groups).await?;
+    let mut lbs: Vec<String> = behind.iter().flat_map(|(_, lbs)| lbs.iter().cloned()).collect();
+    let unplaced = target_groups.iter().any(|t| !behind.iter().any(|(g, lbs)| g == t && !lbs.is_empty()));
+    if unplaced {
+        lbs.extend(waking_load_balancers(fleet, routing).await?);
     }
+    lbs.sort();
+    lbs.dedup();
     fleet.listener_rules(&lbs, target_groups).await
 }
 
 /// The load balancers of the tool's own waking groups.
 pub async fn waking_load_balancers<F: ReadTraffic>(fleet: &F, routing: Routing<'_>) -> Result<Vec<String>, CallError> {
-    let groups = fleet.waking_groups(routing.marker).await?;
-    let mut lbs: Vec<String> = groups.iter().filter_map(|(_, tags)| ours(tags, routing)).collect();
-    lbs.sort();
-    lbs.dedup();
-    Ok(lbs)
+    Ok(served_load_balancers(&fleet.waking_groups(routing.marker).await?, routing.key, routing.marker))
 }
 
-/// The load balancer a waking group serves, when the tool made it.
-pub fn ours(tags: &Tags, routing: Routing<'_>) -> Option<String> {
-    (tags.get(routing.marker).map(String::as_str) == Some(MADE_BY)).then(|| tags.get(routing.key).cloned())?
+/// The load balancers these waking groups serve, counting only the tool's own.
+pub fn served_load_balancers(groups: &[(String, Tags)], key: &str, marker: &str) -> Vec<String> {
+    let mut lbs: Vec<String> = groups.iter().filter_map(|(_, tags)| ours(tags, key, marker)).collect();
+    lbs.sort();
+    lbs.dedup();
+    lbs
+}
+
+/// The load balancer a waking group serves (its `key` tag), when the tool made it (`marker`).
+pub fn ours(tags: &Tags, key: &str, marker: &str) -> Option<String> {
+    (tags.get(marker).map(String::as_str) == Some(MADE_BY)).then(|| tags.get(key).cloned())?
 }
 
 /// Puts the waking routing of one service in place (idempotent), all of its rules or none: a

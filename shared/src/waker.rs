@@ -154,20 +154,14 @@ async fn service_for<F: Fleet>(
     let rules = match recent.rules(target_group) {
         Some(rules) => rules,
         None => {
-            let mut lbs = fleet.load_balancers_of(&[target_group.to_string()]).await.map_err(retry)?;
+            let behind = fleet.load_balancers_of(&[target_group.to_string()]).await.map_err(retry)?;
+            let mut lbs: Vec<String> = behind.into_iter().flat_map(|(_, lbs)| lbs).collect();
             if lbs.is_empty() {
                 // Not every endpoint lists a group's load balancers when only rules use it (moto
                 // does not): the tool's own group names its load balancer in its tags.
                 let groups = fleet.waking_groups(&config.tags.made_by).await.map_err(retry)?;
-                let marked = |t: &crate::model::Tags| {
-                    t.get(&config.tags.made_by).map(String::as_str) == Some(crate::routing::MADE_BY)
-                };
-                lbs.extend(
-                    groups
-                        .iter()
-                        .filter(|(g, t)| g == target_group && marked(t))
-                        .filter_map(|(_, t)| t.get(key.as_str()).cloned()),
-                );
+                let this: Vec<_> = groups.into_iter().filter(|(g, _)| g == target_group).collect();
+                lbs = crate::routing::served_load_balancers(&this, key, &config.tags.made_by);
             }
             let rules = fleet.listener_rules(&lbs, &[]).await.map_err(retry)?;
             recent.keep_rules(target_group, &rules);

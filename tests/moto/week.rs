@@ -55,7 +55,7 @@ impl ReadFleet for SimulatedDeployments<'_> {
 }
 
 impl ReadTraffic for SimulatedDeployments<'_> {
-    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+    async fn load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<(String, Vec<String>)>, CallError> {
         self.aws.load_balancers_of(target_groups).await
     }
     async fn listener_rules(&self, lbs: &[String], tags_for: &[String]) -> Result<Vec<ListenerRule>, CallError> {

@@ -191,26 +191,33 @@ fn from_sdk_condition(c: &elb::types::RuleCondition) -> Result<RuleCondition, St
 }
 
 impl AwsFleet {
-    pub(super) async fn elb_load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+    /// Each of these target groups that exists, with the load balancers it is behind now, in
+    /// the order AWS answers. `DescribeTargetGroups` takes 20 ARNs a call and fails the whole
+    /// call when one of them is gone, so such a batch is asked again one group at a time.
+    pub(super) async fn elb_load_balancers_of(
+        &self,
+        target_groups: &[String],
+    ) -> Result<Vec<(String, Vec<String>)>, CallError> {
         const GROUPS: &str = "elasticloadbalancing:DescribeTargetGroups";
-        let mut lbs = Vec::new();
-        // DescribeTargetGroups takes at most 20 ARNs... and fails them all when one is gone.
+        let mut found = Vec::new();
         for chunk in target_groups.chunks(DESCRIBE_TAGS_MAX) {
             self.count(GROUPS);
             match self.elb.describe_target_groups().set_target_group_arns(Some(chunk.to_vec())).send().await {
-                Ok(out) => lbs.extend(out.target_groups().iter().flat_map(|g| g.load_balancer_arns().iter().cloned())),
+                Ok(out) => found.extend(
+                    out.target_groups()
+                        .iter()
+                        .filter_map(|g| Some((g.target_group_arn()?.to_string(), g.load_balancer_arns().to_vec()))),
+                ),
                 Err(e) if e.code() == Some("TargetGroupNotFound") && chunk.len() > 1 => {
                     for one in chunk {
-                        lbs.extend(Box::pin(self.elb_load_balancers_of(std::slice::from_ref(one))).await?);
+                        found.extend(Box::pin(self.elb_load_balancers_of(std::slice::from_ref(one))).await?);
                     }
                 }
                 Err(e) if e.code() == Some("TargetGroupNotFound") => {}
                 Err(e) => return Err(call_error(GROUPS, e)),
             }
         }
-        lbs.sort();
-        lbs.dedup();
-        Ok(lbs)
+        Ok(found)
     }
 
     pub(super) async fn elb_listener_rules(

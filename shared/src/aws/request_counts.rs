@@ -106,27 +106,15 @@ impl AwsFleet {
     /// Each target group's metric dimensions, once per Application Load Balancer it serves:
     /// `(arn, targetgroup/<name>/<id>, app/<name>/<id>)`.
     async fn metric_dimensions(&self, target_groups: &[String]) -> Result<Vec<(String, String, String)>, CallError> {
-        const GROUPS: &str = "elasticloadbalancing:DescribeTargetGroups";
         let mut pairs = Vec::new();
-        for chunk in target_groups.chunks(20) {
-            self.count(GROUPS);
-            let out = self
-                .elb
-                .describe_target_groups()
-                .set_target_group_arns(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(|e| call_error(GROUPS, e))?;
-            for g in out.target_groups() {
-                let Some(arn) = g.target_group_arn() else { continue };
-                let Some((_, group_dim)) = arn.split_once(":targetgroup/") else { continue };
-                for lb in g.load_balancer_arns() {
-                    match lb.split_once(":loadbalancer/") {
-                        Some((_, lb_dim)) if lb_dim.starts_with("app/") => {
-                            pairs.push((arn.to_string(), format!("targetgroup/{group_dim}"), lb_dim.to_string()))
-                        }
-                        _ => {}
+        for (arn, lbs) in self.elb_load_balancers_of(target_groups).await? {
+            let Some((_, group_dim)) = arn.split_once(":targetgroup/") else { continue };
+            for lb in lbs {
+                match lb.split_once(":loadbalancer/") {
+                    Some((_, lb_dim)) if lb_dim.starts_with("app/") => {
+                        pairs.push((arn.clone(), format!("targetgroup/{group_dim}"), lb_dim.to_string()))
                     }
+                    _ => {}
                 }
             }
         }

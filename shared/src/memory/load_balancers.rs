@@ -185,14 +185,19 @@ impl MemoryFleet {
             .collect())
     }
 
-    pub(super) async fn elb_load_balancers_of(&self, target_groups: &[String]) -> Result<Vec<String>, CallError> {
+    pub(super) async fn elb_load_balancers_of(
+        &self,
+        target_groups: &[String],
+    ) -> Result<Vec<(String, Vec<String>)>, CallError> {
         self.interleave().await;
         let mut state = self.lock();
         *state.calls.entry("elasticloadbalancing:DescribeTargetGroups".into()).or_insert(0) += 1;
-        let mut lbs: Vec<String> = target_groups.iter().flat_map(|t| state.elb.load_balancers_of(t)).collect();
-        lbs.sort();
-        lbs.dedup();
-        Ok(lbs)
+        let elb = &state.elb;
+        Ok(target_groups
+            .iter()
+            .filter(|t| elb.groups.contains_key(*t))
+            .map(|t| (t.clone(), elb.load_balancers_of(t)))
+            .collect())
     }
 
     pub(super) async fn memory_listener_rules(&self, lbs: &[String]) -> Result<Vec<ListenerRule>, CallError> {

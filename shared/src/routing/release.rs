@@ -12,7 +12,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{forward_tag, forwards_to_waker, group_name, ours, route_to_waker, waking_group_name, Routing};
+use super::{
+    forward_tag, forwards_to_waker, group_name, ours, route_to_waker, served_load_balancers, waking_group_name, Routing,
+};
 use crate::fleet::{CallError, ChangeService, ReadTraffic, RouteRequests};
 use crate::model::{Fresh, ListenerRule, ServiceId};
 
@@ -104,9 +106,7 @@ async fn release_where<F: ChangeService + RouteRequests + ReadTraffic>(
         Ok(groups) => groups,
         Err(e) => return vec![format!("could not list waking target groups: {e}")],
     };
-    let mut lbs: Vec<String> = groups.iter().filter_map(|(_, tags)| ours(tags, routing)).collect();
-    lbs.sort();
-    lbs.dedup();
+    let lbs = served_load_balancers(&groups, routing.key, routing.marker);
     if lbs.is_empty() {
         return Vec::new();
     }
@@ -190,7 +190,7 @@ async fn remove_unused<F: ReadTraffic + RouteRequests>(
     };
     let mut lines = Vec::new();
     for (arn, tags) in groups {
-        let Some(lb) = ours(tags, routing) else { continue };
+        let Some(lb) = ours(tags, routing.key, routing.marker) else { continue };
         if group_name(arn) != waking_group_name(&lb) || rules.iter().any(|r| r.forwards_to.contains(arn)) {
             continue;
         }

@@ -476,3 +476,36 @@ async fn what_the_tool_did_not_make_is_never_changed_or_deleted() {
     assert_eq!(f.service("previews", "pr-101-web").desired, 2, "not put to sleep without its waking page");
     assert!(f.target_groups().contains(&impostor));
 }
+
+/// Found in review: the planning read looked only at the load balancers of the target groups it
+/// was asked about. A group whose rules all forward to the waker is behind none, so a sleeping
+/// preview on a second load balancer read as "not covered" whenever an awake one elsewhere was
+/// read in the same run, and the working-hours reconcile woke it by the clock.
+#[tokio::test]
+async fn a_sleeping_preview_on_another_load_balancer_stays_asleep_for_its_next_request() {
+    const LB2: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/other/2";
+    const LISTENER2: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/other/2/443";
+    const B_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pr-b/3";
+    let c = config();
+    let f = MemoryFleet::new();
+    f.add_cluster("previews", &[("Environment", "preview")]);
+    let idle = |s: MemoryService| s.tag("cost-saver:idle-after", "30m");
+    f.add_service(idle(MemoryService::new("previews", "pr-a", 1).behind(WEB_TG)).tag("cost-saver:keep-alive", "true"));
+    f.add_service(idle(MemoryService::new("previews", "pr-b", 1).behind(B_TG)));
+    f.add_target_group(WEB_TG, true);
+    f.add_target_group(B_TG, true);
+    f.add_rule("rule-a", LB, LISTENER, Some(10), "pr-a.example.com", WEB_TG);
+    f.add_rule("rule-b", LB2, LISTENER2, Some(10), "pr-b.example.com", B_TG);
+    run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    assert_eq!((f.service("previews", "pr-a").desired, f.service("previews", "pr-b").desired), (1, 0));
+    f.edit("previews", "pr-a", |s| {
+        s.tags.remove("cost-saver:keep-alive");
+    });
+
+    // Monday, working hours: pr-a (awake, silent) and pr-b (asleep) are read in one run.
+    let monday = run(&f, &c, inv(Mode::Reconcile, "2026-11-23T10:00:00Z"), None).await.unwrap();
+    let b = monday.services.iter().find(|s| s.service == "pr-b").unwrap();
+    assert_eq!(b.action, Reported::Skipped, "{b:#?}");
+    assert!(b.reason.contains("wakes on its next request"), "{}", b.reason);
+    assert_eq!(f.service("previews", "pr-b").desired, 0);
+}
