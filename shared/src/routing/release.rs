@@ -114,8 +114,11 @@ async fn release_where<F: ChangeService + RouteRequests + ReadTraffic>(
         Ok(rules) => rules,
         Err(e) => return vec![format!("could not read the waking rules: {e}")],
     };
+    // Only rules still with the waker: a rule put back keeps its tags, and its service has
+    // nothing left to release.
     let named: BTreeSet<ServiceId> = rules
         .iter()
+        .filter(|r| forwards_to_waker(r))
         .filter_map(|r| ServiceId::from_arn(r.tags.get(routing.key)?))
         .filter(|id| only.is_none_or(|only| only.contains(id)))
         .collect();

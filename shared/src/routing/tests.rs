@@ -509,3 +509,23 @@ async fn a_sleeping_preview_on_another_load_balancer_stays_asleep_for_its_next_r
     assert!(b.reason.contains("wakes on its next request"), "{}", b.reason);
     assert_eq!(f.service("previews", "pr-b").desired, 0);
 }
+
+/// Found in review: a rule put back keeps the tool's tags, and every later restoring run took
+/// its service for one still to release: a health read per target group and an "awake and
+/// healthy" line in every summary, for every service that ever slept.
+#[tokio::test]
+async fn a_service_whose_rules_are_back_costs_later_runs_nothing() {
+    let c = config();
+    let f = shared_alb(2);
+    // pr-1 sleeps until its next request, so the load balancer keeps its waking group.
+    f.edit("previews", "pr-1", |s| {
+        s.tags.insert("cost-saver:idle-after".into(), "30m".into());
+    });
+    run(&f, &c, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
+    run(&f, &c, inv(Mode::ScaleUp, "2026-11-23T08:00:00Z"), None).await.unwrap();
+    assert_eq!((f.service("previews", "pr-0").desired, f.service("previews", "pr-1").desired), (1, 0));
+    assert_eq!(ours(&f).len(), 1, "pr-0 routed back, pr-1 still with the waker");
+    let later = run(&f, &c, inv(Mode::Reconcile, "2026-11-23T08:15:00Z"), None).await.unwrap();
+    assert!(later.routing.iter().all(|l| !l.contains("pr-0")), "{:?}", later.routing);
+    assert_eq!(later.aws_calls.get("elasticloadbalancing:DescribeTargetHealth"), None, "{:?}", later.aws_calls);
+}
