@@ -403,12 +403,7 @@ async fn route<C: RouteRequests + ReadTraffic>(
 
 /// A write the executor refuses to make: the value would not read back as what was meant.
 fn refused(id: &ServiceId, problem: String) -> CallError {
-    CallError {
-        operation: "ecs:TagResource",
-        code: Some("RefusedByCostSaver".into()),
-        message: format!("{id}: {problem}"),
-        retryable: false,
-    }
+    CallError::refused("ecs:TagResource", format!("{id}: {problem}"))
 }
 
 async fn set_bounds<C: ChangeService>(

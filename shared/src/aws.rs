@@ -82,12 +82,8 @@ pub struct AwsFleet {
 
 impl AwsFleet {
     /// Clients from the standard chain: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials.
-    pub async fn from_env() -> AwsFleet {
-        AwsFleet::from_env_with(Timeouts::default()).await
-    }
-
-    /// `from_env` with other time limits (the waker's are shorter: a browser waits).
-    pub async fn from_env_with(timeouts: Timeouts) -> AwsFleet {
+    /// With `timeouts` on every call (the waker's are shorter: a browser waits).
+    pub async fn from_env(timeouts: Timeouts) -> AwsFleet {
         let config =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config()).load().await;
         AwsFleet::with_timeouts(&config, timeouts)

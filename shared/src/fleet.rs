@@ -64,6 +64,14 @@ pub struct CallError {
     pub retryable: bool,
 }
 
+impl CallError {
+    /// A write the tool refuses to make itself (a value that would not read back, something not
+    /// its own): code `RefusedByCostSaver`, never retried.
+    pub fn refused(operation: &'static str, message: String) -> CallError {
+        CallError { operation, code: Some("RefusedByCostSaver".into()), message, retryable: false }
+    }
+}
+
 pub trait ReadFleet {
     fn observe(&self, query: &FleetQuery) -> impl Future<Output = Result<Observation, CallError>> + Send;
 

@@ -20,13 +20,13 @@ use crate::wake::{parse_wake, wake, WakeError, WakeReport};
 
 /// Once per cold start: JSON logs when Lambda asks for them, configuration (failing before any
 /// AWS call, naming the bad variable) and the clients.
-async fn start() -> Result<(Config, AwsFleet), lambda_runtime::Error> {
+async fn start(timeouts: crate::aws::Timeouts) -> Result<(Config, AwsFleet), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "bad configuration");
         e
     })?;
-    Ok((config, AwsFleet::from_env().await))
+    Ok((config, AwsFleet::from_env(timeouts).await))
 }
 
 /// Serves `mode` until the runtime stops. Fails before any AWS call on a bad variable.
@@ -52,7 +52,7 @@ enum Response {
 /// The runtime loop of a JSON function: configuration and clients once, then per event the
 /// payload parsed (no AWS call for a bad one) and handled at the run's whole-second clock.
 async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error> {
-    let (config, fleet) = start().await?;
+    let (config, fleet) = start(crate::aws::Timeouts::default()).await?;
     let (config, fleet) = (&config, &fleet);
     // Boxed per event: the handler's state machine is deep (the SDK's own futures inside), and
     // nesting it in the runtime's future exceeds the compiler's layout query depth.
@@ -113,12 +113,7 @@ pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
 
 /// Serves `waker` until the runtime stops: requests routed by a sleeping service's waking rule.
 pub async fn serve_waker() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env().map_err(|e| {
-        tracing::error!(error = %e, "bad configuration");
-        e
-    })?;
-    let fleet = AwsFleet::from_env_with(crate::aws::Timeouts::waker()).await;
+    let (config, fleet) = start(crate::aws::Timeouts::waker()).await?;
     let (config, fleet) = (&config, &fleet);
     let recent = &crate::waker::RecentlyWoken::default();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AlbTargetGroupRequest>| {

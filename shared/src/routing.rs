@@ -26,7 +26,7 @@ pub mod forward_tag;
 pub mod matching;
 mod release;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::fleet::{CallError, ReadTraffic, RouteRequests};
 use crate::model::{ListenerRule, ObservedService, ServiceId, Tags, Waking};
@@ -281,14 +281,15 @@ async fn swap_all<'a, C: RouteRequests>(
     steps: &mut Vec<String>,
     done: &mut Vec<&'a ListenerRule>,
 ) -> Result<(), CallError> {
-    let mut groups: Vec<(String, String)> = Vec::new();
+    // The waking group of each load balancer, made (or found) once per call.
+    let mut groups: BTreeMap<&str, String> = BTreeMap::new();
     for rule in to_swap {
-        let group = match groups.iter().find(|(lb, _)| *lb == rule.load_balancer) {
-            Some((_, g)) => g.clone(),
+        let group = match groups.get(rule.load_balancer.as_str()) {
+            Some(g) => g.clone(),
             None => {
                 let name = waking_group_name(&rule.load_balancer);
                 let g = changer.ensure_waking_group(&name, &group_tags(rule, routing), routing.waker).await?;
-                groups.push((rule.load_balancer.clone(), g.clone()));
+                groups.insert(&rule.load_balancer, g.clone());
                 g
             }
         };
@@ -305,8 +306,7 @@ async fn swap_all<'a, C: RouteRequests>(
             let name = waking_group_name(&rule.load_balancer);
             let again = changer.ensure_waking_group(&name, &group_tags(rule, routing), routing.waker).await?;
             changer.forward_rule(&rule.arn, &crate::model::Forward::to(&again)).await?;
-            groups.retain(|(lb, _)| *lb != rule.load_balancer);
-            groups.push((rule.load_balancer.clone(), again));
+            groups.insert(&rule.load_balancer, again);
         }
         done.push(rule);
         steps.push(format!("rule {} (priority {}) forwards to the waker", rule.arn, rule.priority.unwrap_or(0)));
@@ -333,12 +333,7 @@ fn group_tags(rule: &ListenerRule, routing: Routing<'_>) -> [(String, String); 2
 }
 
 fn refused(rule: &str, why: String) -> CallError {
-    CallError {
-        operation: "elasticloadbalancing:AddTags",
-        code: Some("RefusedByCostSaver".into()),
-        message: format!("rule {rule}: {why}"),
-        retryable: false,
-    }
+    CallError::refused("elasticloadbalancing:AddTags", format!("rule {rule}: {why}"))
 }
 
 #[cfg(test)]

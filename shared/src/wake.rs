@@ -342,12 +342,10 @@ async fn keep_alive_all<F: ChangeService>(
             let written = if reads_back {
                 fleet.tag(&s.id, key, &value).await
             } else {
-                Err(CallError {
-                    operation: "ecs:TagResource",
-                    code: Some("RefusedByCostSaver".into()),
-                    message: format!("keep-alive `{value}` would not read back as {}", rfc3339(until)),
-                    retryable: false,
-                })
+                Err(CallError::refused(
+                    "ecs:TagResource",
+                    format!("keep-alive `{value}` would not read back as {}", rfc3339(until)),
+                ))
             };
             if let Err(e) = written {
                 failed.push(not_done("writing the keep-alive failed; nothing else was changed", Some(e)));

@@ -326,12 +326,10 @@ impl RouteRequests for AwsFleet {
         let carries = self.elb_tags(std::slice::from_ref(&arn)).await?;
         let marked = carries.iter().any(|(_, have)| tags.iter().all(|(k, v)| have.get(k) == Some(v)));
         if !marked {
-            return Err(CallError {
-                operation: CREATE_TARGET_GROUP,
-                code: Some("RefusedByCostSaver".into()),
-                message: format!("target group {name} exists without the tool's marks; not used"),
-                retryable: false,
-            });
+            return Err(CallError::refused(
+                CREATE_TARGET_GROUP,
+                format!("target group {name} exists without the tool's marks; not used"),
+            ));
         }
         self.count(REGISTER_TARGETS);
         self.elb

@@ -282,3 +282,9 @@ async fn a_hung_endpoint_still_gets_a_reloading_page_by_the_answer_by_instant() 
     assert!(html.contains("taking longer than usual") && html.contains("AWS did not answer in time"), "{html}");
     assert!(html.contains("http-equiv=\"refresh\""), "{html}");
 }
+
+#[test]
+fn query_strings_are_decoded_as_the_load_balancer_passes_them() {
+    assert_eq!(percent_decode("pr%2D101+web"), "pr-101 web");
+    assert_eq!(percent_decode("a%2Bb%zz"), "a+b%zz", "a literal plus stays, a bad escape is kept");
+}
