@@ -346,7 +346,7 @@ async fn apply_one<C: ChangeService + RouteRequests + ReadTraffic>(
                 // Idle sleep only for what a request can wake: undo the one write made so far.
                 changer.untag(id, saved_key).await?;
                 steps.push("removed saved state again".into());
-                return Ok(Applied::Abandoned(format!("not idle-slept: no waking page ({why})")));
+                return Ok(Applied::Abandoned(format!("not idle-slept: no waking page (quota: {why})")));
             }
             if *has_target {
                 set_bounds(changer, id, Bounds::ASLEEP, steps).await?;
@@ -392,13 +392,12 @@ async fn route<C: RouteRequests + ReadTraffic>(
     entry: &PlanEntry,
     routing: Option<Routing<'_>>,
     steps: &mut Vec<String>,
-) -> Result<Option<String>, CallError> {
+) -> Result<Option<CallError>, CallError> {
     let Some(r) = routing.filter(|_| !entry.target_groups.is_empty()) else { return Ok(None) };
     let shared = entry.shared_groups.iter().cloned().collect();
-    let warnings = route_to_waker(changer, &entry.id, &entry.target_groups, &shared, r, steps).await?;
-    let quota = warnings.iter().find(|w| w.starts_with("quota:")).cloned();
-    steps.extend(warnings.into_iter().map(|w| format!("not covered: {w}")));
-    Ok(quota)
+    let routed = route_to_waker(changer, &entry.id, &entry.target_groups, &shared, r, steps).await?;
+    steps.extend(routed.not_covered());
+    Ok(routed.quota)
 }
 
 /// A write the executor refuses to make: the value would not read back as what was meant.

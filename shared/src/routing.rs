@@ -239,9 +239,26 @@ pub fn ours(tags: &Tags, key: &str, marker: &str) -> Option<String> {
     (tags.get(marker).map(String::as_str) == Some(MADE_BY)).then(|| tags.get(key).cloned())?
 }
 
+/// What putting a service's routing in place left uncovered.
+#[derive(Debug, Default)]
+pub struct Routed {
+    /// Traffic no rule of the tool's can cover, in words.
+    pub uncovered: Vec<String>,
+    /// A quota refusal (nothing was left changed): the service has no waking page at all.
+    pub quota: Option<CallError>,
+}
+
+impl Routed {
+    /// Everything not covered, as the summary's steps say it.
+    pub fn not_covered(&self) -> impl Iterator<Item = String> + '_ {
+        let quota = self.quota.iter().map(|e| format!("not covered: quota: {e}"));
+        self.uncovered.iter().map(|w| format!("not covered: {w}")).chain(quota)
+    }
+}
+
 /// Puts the waking routing of one service in place (idempotent), all of its rules or none: a
-/// failed step swaps back what this call swapped. What cannot be covered comes back in words; a
-/// quota refusal as `quota: …`, with nothing left changed.
+/// failed step swaps back what this call swapped. A quota refusal is not an error: it comes back
+/// in `Routed::quota`, with nothing left changed.
 pub async fn route_to_waker<C: RouteRequests + ReadTraffic>(
     changer: &C,
     id: &ServiceId,
@@ -249,24 +266,24 @@ pub async fn route_to_waker<C: RouteRequests + ReadTraffic>(
     shared: &BTreeSet<String>,
     routing: Routing<'_>,
     steps: &mut Vec<String>,
-) -> Result<Vec<String>, CallError> {
+) -> Result<Routed, CallError> {
     let rules = rules_around(changer, serves, routing).await?;
     let found = survey(&id.arn, serves, shared, &rules, routing);
-    let mut warnings = found.warnings;
+    let mut routed = Routed { uncovered: found.warnings, quota: None };
     if found.to_swap.is_empty() {
-        return Ok(warnings);
+        return Ok(routed);
     }
     let mut done: Vec<&ListenerRule> = Vec::new();
     match swap_all(changer, id, &found.to_swap, routing, steps, &mut done).await {
-        Ok(()) => Ok(warnings),
+        Ok(()) => Ok(routed),
         Err(e) => {
             let undone = swap_back(changer, &done, steps).await;
             if let Err(u) = undone {
                 steps.push(format!("swapping back after the failure failed too: {u}"));
             }
             if e.code.as_deref().is_some_and(|c| QUOTA_CODES.contains(&c)) {
-                warnings.push(format!("quota: {e}"));
-                return Ok(warnings);
+                routed.quota = Some(e);
+                return Ok(routed);
             }
             Err(e)
         }
