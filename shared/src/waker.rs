@@ -346,3 +346,6 @@ pub(crate) fn test_deadline() -> std::time::Instant {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod burst_tests;

@@ -286,6 +286,25 @@ fn the_waker_timeout_agrees_with_its_call_limits() {
     assert!(limits.operation.as_secs() + 3 < timeout, "{limits:?}");
 }
 
+/// Issue 17, item 8: the waker's concurrency is bounded by default, to one environment: the
+/// burst test (`waker/burst_tests.rs`) shows that one environment restores a service once
+/// however many requests arrive together.
+#[test]
+fn the_waker_runs_at_most_waker_concurrency_environments() {
+    let t = template();
+    let reserved = &t["Resources"]["WakerFunction"]["Properties"]["ReservedConcurrentExecutions"];
+    let Value::Tagged(choice) = reserved else { panic!("not an !If: {reserved:?}") };
+    assert_eq!(choice.tag, "!If");
+    let branches = choice.value.as_sequence().unwrap();
+    assert_eq!(branches[0].as_str(), Some("ReserveOne"));
+    let Value::Tagged(r) = &branches[1] else { panic!("{branches:?}") };
+    assert!(r.tag == "!Ref" && r.value.as_str() == Some("WakerConcurrency"), "{r:?}");
+    assert_eq!(param_default(&t, "WakerConcurrency"), "1");
+    for (value, ok) in [("1", true), ("100", true), ("0", false), ("101", false), ("-1", false), ("", false)] {
+        assert_eq!(template_accepts(&t, "WakerConcurrency", value), ok, "{value:?}");
+    }
+}
+
 /// Every read the adapter makes is allowed to every function (an AccessDenied on a read would
 /// stop a whole run).
 #[test]
