@@ -254,6 +254,8 @@ proptest! {
             task_definition: None,
             launch: crate::cost::Launch::Fargate,
             target_groups: vec![],
+            alternate_target_groups: vec![],
+            external_deployments: None,
             requests: None,
             waking: None,
         };

@@ -6,6 +6,13 @@
 /// Shortest and longest idle-after: below five minutes a pause between two clicks would count;
 /// a week is the longest look-back worth asking CloudWatch for.
 pub const MIN_MINUTES: u32 = 5;
+
+/// How much later than the minute it counts CloudWatch may show a load balancer's request count.
+/// ELB sends its metrics every 60 seconds, and they usually show within one to three minutes;
+/// every look-back starts this much earlier than the idle-after, so a request that is not in
+/// yet cannot hide a busy service behind an otherwise silent window. A service therefore sleeps
+/// once its last request is idle-after plus these 5 minutes old (a 5m idle-after: 10 minutes).
+pub const CLOUDWATCH_DELAY_MINUTES: u32 = 5;
 pub const MAX_MINUTES: u32 = 7 * 24 * 60;
 
 /// `90m`, `2h` (whole minutes or hours), or `off`: minutes, or `None` for off.

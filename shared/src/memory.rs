@@ -25,6 +25,8 @@ pub struct MemoryService {
     pub task_definition: Option<String>,
     pub launch: Launch,
     pub target_groups: Vec<String>,
+    pub alternate_target_groups: Vec<String>,
+    pub external_deployments: Option<String>,
 }
 
 impl MemoryService {
@@ -44,12 +46,26 @@ impl MemoryService {
             task_definition: None,
             launch: Launch::Fargate,
             target_groups: Vec::new(),
+            alternate_target_groups: Vec::new(),
+            external_deployments: None,
         }
     }
 
     /// Registers its tasks in this load balancer target group.
     pub fn behind(mut self, target_group: &str) -> Self {
         self.target_groups.push(target_group.into());
+        self
+    }
+
+    /// An ECS blue/green deployment's alternate target group, where traffic may be served.
+    pub fn alternate(mut self, target_group: &str) -> Self {
+        self.alternate_target_groups.push(target_group.into());
+        self
+    }
+
+    /// Deployed by CodeDeploy (`CODE_DEPLOY`) or an external controller (`EXTERNAL`).
+    pub fn deployed_by(mut self, controller: &str) -> Self {
+        self.external_deployments = Some(controller.into());
         self
     }
 
@@ -80,6 +96,8 @@ struct State {
     requests: Vec<(String, DateTime<Utc>, u64)>,
     /// Target groups the metrics leave out of their answer (unknown, as a partial answer makes them).
     unknown_requests: Vec<String>,
+    /// How late a minute's requests show in the metrics (zero unless a test says).
+    metrics_delay: chrono::Duration,
     calls: BTreeMap<String, u32>,
     writes: u32,
     fail_writes: Vec<u32>,
@@ -176,6 +194,12 @@ impl MemoryFleet {
     /// From now on the metrics answer nothing for `target_group` (as a partial answer would).
     pub fn requests_unknown(&self, target_group: &str) {
         self.lock().unknown_requests.push(target_group.to_string());
+    }
+
+    /// From now on a minute's requests show in the metrics only `delay` after it (CloudWatch's
+    /// ingestion delay): a run at `now` sees requests before `now - delay` only.
+    pub fn metrics_late_by(&self, delay: chrono::Duration) {
+        self.lock().metrics_delay = delay;
     }
 
     pub fn record_requests(&self, target_group: &str, at: DateTime<Utc>, count: u64) {
@@ -276,6 +300,8 @@ impl MemoryFleet {
             task_definition: s.task_definition.clone(),
             launch: s.launch,
             target_groups: s.target_groups.clone(),
+            alternate_target_groups: s.alternate_target_groups.clone(),
+            external_deployments: s.external_deployments.clone(),
             requests: None,
             waking: None,
         }
@@ -415,7 +441,7 @@ impl ReadTraffic for MemoryFleet {
                 let n = state
                     .requests
                     .iter()
-                    .filter(|(g, at, _)| g == t && *at >= since && *at < until)
+                    .filter(|(g, at, _)| g == t && *at >= since && *at < until - state.metrics_delay)
                     .map(|(_, _, n)| n)
                     .sum();
                 (t.clone(), n)

@@ -131,6 +131,12 @@ pub struct ObservedService {
     pub launch: Launch,
     /// The load balancer target groups the service registers its tasks in.
     pub target_groups: Vec<String>,
+    /// The target groups an ECS blue/green deployment moves its traffic to
+    /// (`advancedConfiguration.alternateTargetGroupArn`): its requests are counted there too.
+    pub alternate_target_groups: Vec<String>,
+    /// `CODE_DEPLOY` or `EXTERNAL` when ECS does not deploy it itself: traffic may then be
+    /// served by target groups the service does not list, so its requests are never known.
+    pub external_deployments: Option<String>,
     /// Requests through those target groups over its idle-after window, when `reconcile` asked.
     pub requests: Option<u64>,
     /// Whether its load balancer requests can reach the waker, from the listener rules; read

@@ -119,13 +119,32 @@ pub async fn complete<F: ReadFleet + ReadTraffic>(
     purpose: Purpose,
 ) -> Result<(), CallError> {
     for (minutes, indexes) in requests_needed(services, config, inv) {
-        let groups: Vec<String> = indexes.iter().flat_map(|i| services[*i].target_groups.clone()).collect();
-        let since = inv.now - chrono::Duration::minutes(minutes.into());
+        let (counted, external): (Vec<usize>, Vec<usize>) =
+            indexes.into_iter().partition(|i| services[*i].external_deployments.is_none());
+        for i in external {
+            let s = &services[i];
+            warnings.push(format!(
+                "{}: its requests are unknown (deployed by {}, which may move its traffic to target groups the \
+                 service does not list); not idle-slept",
+                s.id,
+                s.external_deployments.as_deref().unwrap_or_default()
+            ));
+        }
+        let counted_groups = |s: &ObservedService| -> Vec<String> {
+            s.target_groups.iter().chain(&s.alternate_target_groups).cloned().collect()
+        };
+        let groups: Vec<String> = counted.iter().flat_map(|i| counted_groups(&services[*i])).collect();
+        if groups.is_empty() {
+            continue;
+        }
+        // ELB publishes each minute's count a few minutes late: the look-back starts the allowance
+        // earlier, so a full idle-after of silence is seen even when the newest minutes are not in yet.
+        let since = inv.now - chrono::Duration::minutes(i64::from(minutes + crate::idle::CLOUDWATCH_DELAY_MINUTES));
         match fleet.request_counts(&groups, since, inv.now).await {
             Ok(counts) => {
-                for i in indexes {
+                for i in counted {
                     let s = &mut services[i];
-                    let each: Option<Vec<u64>> = s.target_groups.iter().map(|t| counts.get(t).copied()).collect();
+                    let each: Option<Vec<u64>> = counted_groups(s).iter().map(|t| counts.get(t).copied()).collect();
                     match each {
                         Some(each) => s.requests = Some(each.iter().sum()),
                         None => warnings.push(format!(

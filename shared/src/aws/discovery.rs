@@ -271,6 +271,16 @@ pub(super) fn observed(s: &ecs::types::Service, cluster: &str, cluster_tags: &Ta
         task_definition: s.task_definition().map(str::to_string),
         launch: Launch::of(s.launch_type().map(|l| l.as_str()), &providers),
         target_groups: target_groups(s),
+        alternate_target_groups: s
+            .load_balancers()
+            .iter()
+            .filter_map(|l| l.advanced_configuration()?.alternate_target_group_arn().map(str::to_string))
+            .collect(),
+        external_deployments: s
+            .deployment_controller()
+            .map(|d| d.r#type())
+            .filter(|t| **t != ecs::types::DeploymentControllerType::Ecs)
+            .map(|t| t.as_str().to_string()),
         requests: None,
         waking: None,
     })

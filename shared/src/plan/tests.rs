@@ -39,6 +39,8 @@ fn svc(name: &str, desired: u32, tags: &[(&str, &str)], cluster_tags: &[(&str, &
         task_definition: None,
         launch: Launch::Fargate,
         target_groups: vec![],
+        alternate_target_groups: vec![],
+        external_deployments: None,
         requests: None,
         waking: None,
     }

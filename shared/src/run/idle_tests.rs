@@ -317,3 +317,56 @@ async fn a_preview_behind_its_waking_rule_stays_asleep_at_eight_for_its_next_req
     assert!(up.services[0].reason.contains("wakes on its next request"), "{:?}", up.services[0].reason);
     assert_eq!(f.service("previews", "pr-0").desired, 0);
 }
+
+/// Issue 17, item 1: CloudWatch shows a load balancer's minute a few minutes late. With a 5m
+/// idle-after the look-back saw two minutes of a busy session and put it to sleep between two
+/// clicks. Now it starts `CLOUDWATCH_DELAY_MINUTES` earlier: a session clicking every 4 minutes,
+/// its requests 3 minutes late in the metrics, stays awake through a reconcile every minute, and
+/// sleeps once its last request's minute is idle-after plus the allowance old.
+#[tokio::test]
+async fn a_busy_preview_is_not_idle_slept_while_cloudwatch_shows_its_requests_late() {
+    let (c, f) = (config("5m"), previews(1));
+    f.metrics_late_by(Duration::minutes(3));
+    let start = at("2026-11-20T10:00:00Z");
+    for click in 0..=15 {
+        f.record_requests(&group(0), start + Duration::minutes(4 * click), 3);
+    }
+    let last = start + Duration::minutes(60);
+    let mut slept_at = None;
+    for minute in 6..=75 {
+        let now = start + Duration::minutes(minute);
+        let inv = Invocation { mode: Mode::Reconcile, now, dry_run: false, force: false };
+        run(&f, &c, inv, None).await.unwrap();
+        if f.service("previews", "pr-0").desired == 0 {
+            slept_at = Some(now);
+            break;
+        }
+    }
+    let slept_at = slept_at.expect("it sleeps once the session is over");
+    assert!(slept_at > last + Duration::minutes(5), "slept during the session, at {slept_at}");
+    assert_eq!(slept_at, last + Duration::minutes(11), "the first reconcile after 5 + 5 minutes");
+}
+
+/// Issue 17, item 1: an ECS blue/green service's listed target group may be the idle one while
+/// its alternate serves the traffic; a service CodeDeploy (or an external controller) deploys
+/// may serve from groups it does not list at all. The alternate's requests count; the others'
+/// requests are unknown, and neither sleeps while busy.
+#[tokio::test]
+async fn blue_green_services_count_their_alternate_and_code_deploy_ones_are_never_idle() {
+    let (c, f) = (config("30m"), previews(3));
+    let green = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/pr-0-green/0f";
+    f.edit("previews", "pr-0", |s| s.alternate_target_groups.push(green.into()));
+    f.record_requests(green, at(FRIDAY_11) - Duration::minutes(10), 40);
+    f.edit("previews", "pr-1", |s| s.external_deployments = Some("CODE_DEPLOY".into()));
+    let summary = run(&f, &c, at_time(Mode::Reconcile, FRIDAY_11), None).await.unwrap();
+    let desired: Vec<u32> = (0..3).map(|i| f.service("previews", &format!("pr-{i}")).desired).collect();
+    assert_eq!(desired, [2, 2, 0], "only the control preview, idle on every group, sleeps: {summary:#?}");
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("previews/pr-1: its requests are unknown (deployed by CODE_DEPLOY")),
+        "{:?}",
+        summary.warnings
+    );
+}
