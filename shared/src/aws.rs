@@ -295,6 +295,10 @@ impl ReadTraffic for AwsFleet {
         self.elb_request_counts(target_groups, since, until).await
     }
 
+    async fn internet_facing(&self, load_balancers: &[String]) -> Result<BTreeMap<String, bool>, CallError> {
+        self.elb_internet_facing(load_balancers).await
+    }
+
     async fn waking_groups(&self, marker: &str) -> Result<Vec<(String, Tags)>, CallError> {
         self.tagged(&["elasticloadbalancing:targetgroup"], marker, None).await
     }

@@ -30,6 +30,8 @@ pub struct TagKeys {
     pub idle_after: String,
     /// `false` on a service or cluster: its load balancer rules are never routed to the waker.
     pub wake_on_request: String,
+    /// `visit` or `click` on a service, cluster or listener: how a request wakes it (`WAKE_ON`).
+    pub wake_on: String,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,12 @@ pub struct Config {
     pub max_wake_hours: u32,
     /// How long a request to a sleeping service keeps it awake (`waker`).
     pub wake_on_request_minutes: u32,
+    /// Which requests wake a sleeping service (`WAKE_ON`): any (`visit`), only the page's button
+    /// (`click`), or by the load balancer's scheme (`auto`).
+    pub wake_on: crate::waker::click::WakeOnSetting,
+    /// The key the click-to-wake buttons' tokens are signed with (`WAKE_TOKEN_KEY`); unset, a key
+    /// for this process only.
+    pub wake_token_key: Option<String>,
     /// The waker function's ARN: set, load-balanced services' rules are routed to it while they
     /// sleep; unset, load balancers are left alone.
     pub waker_function_arn: Option<String>,
@@ -83,6 +91,17 @@ impl Config {
         let update_service_burst = vars.number("UPDATE_SERVICE_BURST", "50", 1000)?;
         let write_concurrency = vars.number("WRITE_CONCURRENCY", "8", 64)?;
         let wake_on_request_minutes = vars.number("WAKE_ON_REQUEST_MINUTES", "60", 24 * 60)?;
+        let mode = vars.get("WAKE_ON", "auto");
+        let wake_on = crate::waker::click::WakeOnSetting::parse(&mode.1).map_err(|p| mode.fail(p))?;
+        let key = vars.get("WAKE_TOKEN_KEY", "");
+        if !key.1.is_empty() && key.1.trim().len() < 16 {
+            return Err(ConfigError {
+                variable: key.0,
+                value: "<hidden>".into(),
+                problem: "a key of at least 16 characters (the template passes its stack's unique id)".into(),
+            });
+        }
+        let wake_token_key = Some(key.1.trim().to_string()).filter(|k| !k.is_empty());
         let idle = vars.get("IDLE_AFTER", "off");
         let idle_after_minutes = crate::idle::parse_idle_after(&idle.1).map_err(|p| idle.fail(p))?;
         let waker_function_arn = waker(&vars)?;
@@ -99,6 +118,8 @@ impl Config {
             dry_run,
             max_wake_hours,
             wake_on_request_minutes,
+            wake_on,
+            wake_token_key,
             waker_function_arn,
             idle_after_minutes,
             update_service_rate,
@@ -211,6 +232,7 @@ fn tag_keys<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<TagKeys, Co
         made_by: format!("{p}made-by"),
         idle_after: format!("{p}idle-after"),
         wake_on_request: format!("{p}wake-on-request"),
+        wake_on: format!("{p}wake-on"),
     };
     check_tag_key(&tags.keep_alive).map_err(|problem| prefix.fail(problem))?;
     Ok(tags)

@@ -130,6 +130,13 @@ pub trait ReadTraffic {
         tags_for: &[String],
     ) -> impl Future<Output = Result<Vec<ListenerRule>, CallError>> + Send;
 
+    /// Whether each of these load balancers is internet-facing (`true`) or internal (`false`);
+    /// one that no longer exists is absent.
+    fn internet_facing(
+        &self,
+        load_balancers: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, bool>, CallError>> + Send;
+
     /// Every target group carrying the tag key `marker`, with its tags.
     fn waking_groups(&self, marker: &str) -> impl Future<Output = Result<Vec<(String, Tags)>, CallError>> + Send;
 }

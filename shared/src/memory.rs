@@ -12,6 +12,7 @@ use crate::model::{Bounds, Fresh, ListenerRule, ObservedService, SchedulingStrat
 
 mod faults;
 mod load_balancers;
+mod metrics;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryService {
@@ -188,22 +189,6 @@ impl MemoryFleet {
         let mut state = self.lock();
         let service = state.services.values_mut().find(|s| s.id.cluster == cluster && s.id.name == name);
         change(service.unwrap_or_else(|| panic!("no service {cluster}/{name}")));
-    }
-
-    /// Records `count` requests served by `target_group` at `at` (a load balancer metric).
-    /// From now on the metrics answer nothing for `target_group` (as a partial answer would).
-    pub fn requests_unknown(&self, target_group: &str) {
-        self.lock().unknown_requests.push(target_group.to_string());
-    }
-
-    /// From now on a minute's requests show in the metrics only `delay` after it (CloudWatch's
-    /// ingestion delay): a run at `now` sees requests before `now - delay` only.
-    pub fn metrics_late_by(&self, delay: chrono::Duration) {
-        self.lock().metrics_delay = delay;
-    }
-
-    pub fn record_requests(&self, target_group: &str, at: DateTime<Utc>, count: u64) {
-        self.lock().requests.push((target_group.to_string(), at, count));
     }
 
     /// Makes every write and fresh read yield first, so runs joined together interleave at every
@@ -425,28 +410,17 @@ impl ReadTraffic for MemoryFleet {
         self.elb_waking_groups(marker).await
     }
 
+    async fn internet_facing(&self, load_balancers: &[String]) -> Result<BTreeMap<String, bool>, CallError> {
+        self.elb_internet_facing(load_balancers).await
+    }
+
     async fn request_counts(
         &self,
         target_groups: &[String],
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<BTreeMap<String, u64>, CallError> {
-        self.interleave().await;
-        let mut state = self.lock();
-        *state.calls.entry("cloudwatch:GetMetricData".into()).or_insert(0) += 1;
-        Ok(target_groups
-            .iter()
-            .filter(|t| !state.unknown_requests.contains(t))
-            .map(|t| {
-                let n = state
-                    .requests
-                    .iter()
-                    .filter(|(g, at, _)| g == t && *at >= since && *at < until - state.metrics_delay)
-                    .map(|(_, _, n)| n)
-                    .sum();
-                (t.clone(), n)
-            })
-            .collect())
+        self.memory_request_counts(target_groups, since, until).await
     }
 }
 

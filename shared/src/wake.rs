@@ -213,9 +213,22 @@ pub async fn wake<F: Fleet>(
     req: &WakeRequest,
     deadline: Option<Instant>,
 ) -> Result<WakeReport, WakeError> {
-    let limits = Limits::for_run(config, deadline);
     let before = Counters::read(fleet);
-    let mut observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
+    let observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
+    wake_selected(fleet, config, req, deadline, observation, before).await
+}
+
+/// `wake` on what `req.selector` selected already (the waker reads the service first, to know how
+/// it may be woken); `before` are the counters from before that read.
+pub(crate) async fn wake_selected<F: Fleet>(
+    fleet: &F,
+    config: &Config,
+    req: &WakeRequest,
+    deadline: Option<Instant>,
+    mut observation: crate::fleet::Observation,
+    before: Counters,
+) -> Result<WakeReport, WakeError> {
+    let limits = Limits::for_run(config, deadline);
     if !observation.missing.is_empty() {
         return Err(WakeError::NotFound(observation.missing));
     }

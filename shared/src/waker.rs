@@ -4,11 +4,14 @@
 //! An ALB event names the target group that routed it, and nothing about the rule, so the waker
 //! reads the rules that forward to that group and evaluates them against the request as the load
 //! balancer did (`routing::matching`); the rule it took names the service in the tool's own tag.
-//! A request restores the service through the same path as `wake`, with a keep-alive of
-//! `WAKE_ON_REQUEST_MINUTES`, and is answered at once:
+//! How a request may wake it is the service's `WAKE_ON` mode (`click`): in `visit` mode any
+//! request restores the service through the same path as `wake`, with a keep-alive of
+//! `WAKE_ON_REQUEST_MINUTES`; in `click` mode only the button of the page it shows does, and
+//! nothing is written before. Every request is answered at once:
 //! - `GET`/`HEAD` asking for HTML: a small page, "<service> is waking up", that reloads itself
-//!   until the application answers in its place;
-//! - anything else (an API call, a webhook): `503` with `Retry-After`; it wakes the service too.
+//!   until the application answers in its place (in `click` mode first the button);
+//! - anything else (an API call, a webhook): `503` with `Retry-After`; in `visit` mode it wakes
+//!   the service too, in `click` mode it does not.
 //!
 //! A service that cannot be woken this way (protected, out of scope, deleted, or a target group
 //! that is not the tool's) gets a page that does not reload: the waker never loops.
@@ -17,18 +20,26 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration as StdDuration, Instant};
 
-use aws_lambda_events::alb::{AlbTargetGroupRequest, AlbTargetGroupResponse};
-use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use aws_lambda_events::alb::AlbTargetGroupRequest;
+#[cfg(test)]
+use aws_lambda_events::http::header::{HeaderValue, ACCEPT};
+#[cfg(test)]
 use aws_lambda_events::http::Method;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::fleet::{Fleet, Selector};
+use crate::fleet::{Fleet, Observation, Selector};
 use crate::keep_alive::keep_alive_until;
 use crate::model::{ListenerRule, Reported, ServiceId};
 use crate::routing::matching;
-use crate::wake::{wake, WakeError, WakeOrigin, WakeRequest};
+use crate::run::Counters;
+use crate::wake::{wake_selected, WakeError, WakeOrigin, WakeRequest};
+use click::{Knock, Tokens, WakeOn};
+
+pub mod click;
+mod page;
+
+pub use page::{page, respond};
 
 /// How often the waking page reloads itself, and what `Retry-After` says.
 pub const RETRY_SECONDS: u32 = 10;
@@ -53,14 +64,31 @@ pub enum Answer {
     /// The function only plans (`DRY_RUN=true`): the service stays asleep, and the page says so
     /// and does not reload (it would wait forever).
     DryRun { service: String },
+    /// `click` mode, a browser: the page with the button, its token bound to the service.
+    Confirm { service: String, token: String },
+    /// `click` mode, anything but a browser: 503, nothing woken.
+    Asleep { service: String },
+    /// The button was pressed and the service is waking: back to the page it was pressed on.
+    Pressed { service: String },
+    /// A press with a token this deployment did not issue for this service, an expired one, or
+    /// one posted from another site: refused, nothing written.
+    BadButton { service: String, why: String },
 }
 
 /// Services this process woke recently, and the waking groups' rules it read, so bursts cost
 /// no AWS calls.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RecentlyWoken {
     woken: Mutex<BTreeMap<String, (Instant, String)>>,
     rules: Mutex<BTreeMap<String, (Instant, Vec<ListenerRule>)>>,
+    /// The buttons' key when the deployment gives none (`WAKE_TOKEN_KEY`): this process's own.
+    tokens: Tokens,
+}
+
+impl Default for RecentlyWoken {
+    fn default() -> RecentlyWoken {
+        RecentlyWoken { woken: Mutex::default(), rules: Mutex::default(), tokens: Tokens::ephemeral() }
+    }
 }
 
 impl RecentlyWoken {
@@ -87,8 +115,9 @@ impl RecentlyWoken {
     }
 }
 
-/// Decides and acts for one request: finds the service from the rule it came through and
-/// restores it with a keep-alive from the real `clock`, starting nothing after `answer_by`.
+/// Decides and acts for one request: finds the service from the rule it came through, decides
+/// how it may be woken, and restores it with a keep-alive from the real `clock` when it may,
+/// starting nothing after `answer_by`.
 pub async fn decide<F: Fleet>(
     config: &Config,
     fleet: &F,
@@ -102,17 +131,113 @@ pub async fn decide<F: Fleet>(
     let Some(target_group) = target_group else {
         return Answer::Refused { why: "the request did not come through a load balancer target group".into() };
     };
-    let id = match service_for(config, fleet, target_group, request, recent).await {
-        Ok(id) => id,
+    let (id, rule) = match service_for(config, fleet, target_group, request, recent).await {
+        Ok(found) => found,
         Err(answer) => return answer,
     };
     if let Err(why) = same_account_and_region(target_group, &id.arn) {
         tracing::warn!(target_group, service = %id.arn, "{why}");
         return Answer::Refused { why };
     }
+    let knock = click::knock_of(request);
     if let Some(service) = recent.get(&id.arn) {
-        return Answer::Waking { service };
+        return match knock {
+            Knock::Pressed { .. } => Answer::Pressed { service },
+            _ => Answer::Waking { service },
+        };
     }
+    let before = Counters::read(fleet);
+    let selector = Selector::Service { cluster: id.cluster.clone(), service: id.name.clone() };
+    let observation = match fleet.select(&selector).await {
+        Ok(o) => o,
+        Err(e) => return Answer::Retrying { service: id.name, why: format!("reading the fleet failed: {e}") },
+    };
+    if mode_of(config, fleet, &observation, &rule).await == WakeOn::Click {
+        let host = click::host_of(request).unwrap_or_default();
+        let tokens = config.wake_token_key.as_deref().map(|k| Tokens::new(k.as_bytes()));
+        let tokens = tokens.as_ref().unwrap_or(&recent.tokens);
+        match knock {
+            Knock::Pressed { token } => {
+                if let Err(why) = tokens.check(&token, &id.arn, &host, clock) {
+                    tracing::warn!(service = %id, "{why}");
+                    return Answer::BadButton { service: id.name, why: why.into() };
+                }
+            }
+            Knock::Forged { why } => {
+                tracing::warn!(service = %id, "{why}");
+                return Answer::BadButton { service: id.name, why: why.into() };
+            }
+            Knock::Look if is_asleep(config, &observation) => {
+                return if page::is_browser(request) {
+                    Answer::Confirm { token: tokens.issue(&id.arn, &host, clock), service: id.name }
+                } else {
+                    Answer::Asleep { service: id.name }
+                };
+            }
+            // Already woken (by the button, a run, an engineer): only its routing is left.
+            Knock::Look => return route_back(config, fleet, &id).await,
+        }
+        let answer = restore(config, fleet, &id, clock, answer_by, observation, before, recent).await;
+        return match answer {
+            Answer::Waking { service } => Answer::Pressed { service },
+            other => other,
+        };
+    }
+    restore(config, fleet, &id, clock, answer_by, observation, before, recent).await
+}
+
+/// The service's mode: its tags, its cluster's, its listener's (on the rule that took the
+/// request), `WAKE_ON`; `auto` asks whether the rule's load balancer is internet-facing.
+async fn mode_of<F: Fleet>(config: &Config, fleet: &F, observation: &Observation, rule: &ListenerRule) -> WakeOn {
+    let empty = crate::model::Tags::new();
+    let service = observation.services.first();
+    let layers = [
+        ("service", service.map_or(&empty, |s| &s.tags)),
+        ("cluster", service.map_or(&empty, |s| &s.cluster_tags)),
+        ("listener", &rule.listener_tags),
+    ];
+    let mut facing = None;
+    let needs_scheme = config.wake_on == click::WakeOnSetting::Auto
+        && layers.iter().all(|(_, tags)| !tags.contains_key(&config.tags.wake_on));
+    if needs_scheme {
+        match fleet.internet_facing(std::slice::from_ref(&rule.load_balancer)).await {
+            Ok(schemes) => facing = schemes.get(&rule.load_balancer).copied(),
+            Err(e) => {
+                tracing::warn!(load_balancer = %rule.load_balancer, "its scheme is unknown, read as internet-facing: {e}")
+            }
+        }
+    }
+    let decided = click::decide_mode(&config.tags.wake_on, layers, config.wake_on, || facing);
+    tracing::info!(mode = ?decided.mode, from = %decided.from, "wake-on mode");
+    decided.mode
+}
+
+/// Whether the service sleeps by this tool (saved state, no task wanted): only then is a button shown.
+fn is_asleep(config: &Config, observation: &Observation) -> bool {
+    observation.services.first().is_some_and(|s| s.desired == 0 && s.tags.contains_key(&config.tags.saved))
+}
+
+/// A service already awake behind its waking rule: put its routing back once healthy, write nothing else.
+async fn route_back<F: Fleet>(config: &Config, fleet: &F, id: &ServiceId) -> Answer {
+    if let (Some(routing), false) = (config.routing(), config.dry_run) {
+        let done = crate::routing::release_services(fleet, &config.tags.saved, routing, std::slice::from_ref(id)).await;
+        tracing::info!(service = %id, routing = ?done, "already awake");
+    }
+    Answer::Waking { service: id.name.clone() }
+}
+
+/// Restores the service as `wake` does, with the request's keep-alive.
+#[allow(clippy::too_many_arguments)]
+async fn restore<F: Fleet>(
+    config: &Config,
+    fleet: &F,
+    id: &ServiceId,
+    clock: DateTime<Utc>,
+    answer_by: Instant,
+    observation: Observation,
+    before: Counters,
+    recent: &RecentlyWoken,
+) -> Answer {
     let request = WakeRequest {
         selector: Selector::Service { cluster: id.cluster.clone(), service: id.name.clone() },
         until: keep_alive_until(clock, config.wake_on_request_minutes),
@@ -120,23 +245,24 @@ pub async fn decide<F: Fleet>(
         dry_run: config.dry_run,
         origin: WakeOrigin::Request,
     };
-    match wake(fleet, config, &request, Some(answer_by)).await {
+    let name = id.name.clone();
+    match wake_selected(fleet, config, &request, Some(answer_by), observation, before).await {
         Ok(report) if report.summary.failures().next().is_some() => {
             let why = report.summary.failures().filter_map(|f| f.error.clone()).collect::<Vec<_>>().join("; ");
-            Answer::Retrying { service: id.name, why }
+            Answer::Retrying { service: name, why }
         }
         Ok(report) => {
             crate::emf::publish(&report.summary, &report.summary);
             if request.dry_run {
                 tracing::info!(service = %id, "dry run: a request would wake it; nothing written");
-                return Answer::DryRun { service: id.name };
+                return Answer::DryRun { service: name };
             }
             tracing::info!(service = %id, woken = report.summary.count(Reported::WokenByRequest), "woken by a request");
             recent.insert(&id.arn, &id.name);
-            Answer::Waking { service: id.name }
+            Answer::Waking { service: name }
         }
-        Err(e @ WakeError::Discovery(_)) => Answer::Retrying { service: id.name, why: e.to_string() },
-        Err(e) => Answer::Refused { why: format!("{} cannot be woken by a request: {e}", id.name) },
+        Err(e @ WakeError::Discovery(_)) => Answer::Retrying { service: name, why: e.to_string() },
+        Err(e) => Answer::Refused { why: format!("{name} cannot be woken by a request: {e}") },
     }
 }
 
@@ -147,7 +273,7 @@ async fn service_for<F: Fleet>(
     target_group: &str,
     request: &AlbTargetGroupRequest,
     recent: &RecentlyWoken,
-) -> Result<ServiceId, Answer> {
+) -> Result<(ServiceId, ListenerRule), Answer> {
     let key = &config.tags.wakes;
     let retry =
         |e: crate::fleet::CallError| Answer::Retrying { service: "this environment".into(), why: e.to_string() };
@@ -171,11 +297,11 @@ async fn service_for<F: Fleet>(
     let swapped: Vec<&ListenerRule> =
         rules.iter().filter(|r| r.forwards_to == [target_group] && r.tags.contains_key(key.as_str())).collect();
     let named = |r: &ListenerRule| r.tags.get(key.as_str()).cloned().unwrap_or_default();
-    let arn = match matching::rule_for(&swapped, &knock(request)) {
-        Some(rule) => named(rule),
+    let rule = match matching::rule_for(&swapped, &knock(request)) {
+        Some(rule) => rule,
         // The conditions did not say (a header the load balancer dropped): one service only is fine.
         None => match swapped.iter().map(|r| named(r)).collect::<std::collections::BTreeSet<_>>() {
-            one if one.len() == 1 => one.into_iter().next().unwrap_or_default(),
+            one if one.len() == 1 => swapped[0],
             none if none.is_empty() => {
                 return Err(Answer::Refused { why: "no sleeping service's rule forwards to this target group".into() })
             }
@@ -184,9 +310,11 @@ async fn service_for<F: Fleet>(
             }
         },
     };
-    ServiceId::from_arn(&arn).ok_or_else(|| Answer::Refused {
+    let arn = named(rule);
+    let id = ServiceId::from_arn(&arn).ok_or_else(|| Answer::Refused {
         why: format!("the rule's {key} tag is not a service ARN: {}", crate::text::echo(&arn)),
-    })
+    })?;
+    Ok((id, rule.clone()))
 }
 
 /// The request as the rules see it: method, path, headers (lower-case names), decoded query.
@@ -241,89 +369,6 @@ fn same_account_and_region(target_group_arn: &str, service_arn: &str) -> Result<
         )),
         (None, _) => Err("the request's target group is not an ARN; refused".into()),
     }
-}
-
-/// The HTTP answer to one request.
-pub fn respond(request: &AlbTargetGroupRequest, answer: &Answer) -> AlbTargetGroupResponse {
-    let wants_page = matches!(request.http_method, Method::GET | Method::HEAD) && accepts_html(&request.headers);
-    let reloads = answer.reloads();
-    let mut headers = HeaderMap::new();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if reloads {
-        headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_SECONDS));
-    }
-    let (content_type, body) = if wants_page {
-        ("text/html; charset=utf-8", page(answer))
-    } else {
-        ("text/plain; charset=utf-8", format!("{}\n", headline(answer)))
-    };
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    let mut response = AlbTargetGroupResponse::default();
-    response.status_code = 503;
-    response.status_description = Some("503 Service Unavailable".into());
-    response.headers = headers;
-    response.body = (request.http_method != Method::HEAD).then_some(Body::Text(body));
-    response.is_base64_encoded = false;
-    response
-}
-
-fn accepts_html(headers: &HeaderMap) -> bool {
-    headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.contains("text/html"))
-}
-
-fn headline(answer: &Answer) -> String {
-    match answer {
-        Answer::Waking { service } => format!("{service} is waking up, usually about a minute."),
-        Answer::Retrying { service, .. } => format!("{service} is waking up; it is taking longer than usual."),
-        Answer::Refused { why } => format!("Nothing to wake here: {why}."),
-        Answer::DryRun { service } => format!("{service} is asleep, and this deployment only plans (DRY_RUN=true)."),
-    }
-}
-
-impl Answer {
-    /// Whether waiting helps: the page reloads itself and `Retry-After` is sent.
-    fn reloads(&self) -> bool {
-        matches!(self, Answer::Waking { .. } | Answer::Retrying { .. })
-    }
-}
-
-/// A self-contained page (no scripts, no external resources) that reloads itself while the
-/// service wakes; the refused and dry-run pages do not reload.
-pub fn page(answer: &Answer) -> String {
-    let reload = if answer.reloads() {
-        format!(r#"<meta http-equiv="refresh" content="{RETRY_SECONDS}">"#)
-    } else {
-        String::new()
-    };
-    let detail = match answer {
-        Answer::Waking { .. } => format!("This page reloads itself every {RETRY_SECONDS} seconds until it is ready."),
-        Answer::Retrying { why, .. } => {
-            format!("This page keeps trying every {RETRY_SECONDS} seconds. ({})", crate::text::echo(why))
-        }
-        Answer::Refused { .. } => "Ask the team that runs this environment.".into(),
-        Answer::DryRun { .. } => {
-            "Nothing is woken while the functions only plan: waiting will not help. Ask the team that runs this \
-environment to wake it (the wake function or a keep-alive tag) or to turn off DRY_RUN."
-                .into()
-        }
-    };
-    let title = headline(answer);
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8">{reload}
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:15vh auto;max-width:36em;padding:0 1em;color:#222}}
-h1{{font-size:1.4em}}p{{color:#555}}</style></head>
-<body><h1>{title}</h1><p>{detail}</p></body></html>
-"#,
-        title = escape(&title),
-        detail = escape(&detail),
-    )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A request as a load balancer sends it through `target_group` for `host` (tests).

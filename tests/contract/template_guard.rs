@@ -442,6 +442,7 @@ const EDGES: &[(&str, &str, &[&str], &[&str])] = &[
         &["1", "9", "10", "99", "100", "699", "700", "739", "740", "744"],
         &["0", "745", "750", "800", "999", "1000", "1.5"],
     ),
+    ("WakeOn", "WAKE_ON", &["auto", "visit", "click"], &["Click", "clicks", "off"]),
     (
         "WakeOnRequestMinutes",
         "WAKE_ON_REQUEST_MINUTES",

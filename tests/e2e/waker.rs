@@ -1,7 +1,9 @@
-//! Issue 10 (first part): the waker, built and served by `cargo lambda watch`, invoked with
-//! `events/alb-request.json` against moto server: a request a sleeping service's swapped rule
-//! routed to the load balancer's waking target group restores that service and answers with
-//! the waking page.
+//! Issue 10 (first part), issue 17 item 7: the waker, built and served by `cargo lambda watch`
+//! with the template's defaults (`WAKE_ON=auto`, a token key), invoked with
+//! `events/alb-request.json` against moto server. moto's load balancers are internet-facing, as
+//! AWS's are by default, so the request a sleeping service's swapped rule routed to the waking
+//! target group gets the page with the Wake button and changes nothing; the button's post, as a
+//! browser sends it, restores the service and sends the browser back to the reloading page.
 
 use aws_sdk_elasticloadbalancingv2 as elb;
 use serde_json::Value;
@@ -12,7 +14,10 @@ const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/previews/p
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_to_the_waking_target_group_wakes_its_service_through_cargo_lambda() {
     let DemoFleet { moto, sdk, seeder, before } = DemoFleet::start().await;
-    let watch = LambdaWatch::start(&moto.env());
+    let mut env = moto.env();
+    // As the template passes it: the stack's unique id.
+    env.push(("WAKE_TOKEN_KEY".into(), "6f0c5d2e-8a4b-4c1e-9f3a-2b7d1e0c9a58".into()));
+    let watch = LambdaWatch::start(&env);
     watch.invoke_file("scale-down", &event_file("friday-evening.json")).unwrap();
     assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].desired, 0);
 
@@ -62,6 +67,22 @@ async fn a_request_to_the_waking_target_group_wakes_its_service_through_cargo_la
     event["headers"]["x-forwarded-port"] = "80".into();
     let answer = watch.invoke_ascii("waker", &event.to_string()).unwrap();
     assert_eq!(answer["statusCode"], 503, "{answer:#}");
+    let body = answer["body"].as_str().unwrap();
+    assert!(body.contains("<button type=\"submit\">Wake pr-101-web (about a minute)</button>"), "{body}");
+    assert!(!body.contains("refresh"), "waiting does not wake it: {body}");
+    assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].desired, 0, "nothing written yet");
+    let token = body.split(r#"name="cost-saver-wake" value=""#).nth(1).and_then(|t| t.split('"').next()).unwrap();
+
+    // The button's post, as a browser sends it from that page.
+    let mut press = event.clone();
+    press["httpMethod"] = "POST".into();
+    press["headers"]["origin"] = "https://pr-101.previews.example.com".into();
+    press["headers"]["sec-fetch-site"] = "same-origin".into();
+    press["headers"]["content-type"] = "application/x-www-form-urlencoded".into();
+    press["body"] = format!("cost-saver-wake={token}").into();
+    let pressed = watch.invoke_ascii("waker", &press.to_string()).unwrap();
+    assert_eq!((pressed["statusCode"].as_u64(), pressed["headers"]["location"].as_str()), (Some(303), Some("/")));
+    let answer = watch.invoke_ascii("waker", &event.to_string()).unwrap();
     let body = answer["body"].as_str().unwrap();
     assert!(body.contains("pr-101-web is waking up"), "{body}");
     assert!(body.contains(r#"http-equiv="refresh""#), "{body}");

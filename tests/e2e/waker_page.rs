@@ -36,7 +36,7 @@ fn serve(answer: Answer, waking: u32) -> (u16, Arc<AtomicU32>) {
             let (status, body) = if line.starts_with("GET / ") {
                 let n = counted.fetch_add(1, Ordering::SeqCst);
                 if n < waking {
-                    ("503 Service Unavailable", page(&answer))
+                    ("503 Service Unavailable", page(&answer, "/"))
                 } else {
                     ("200 OK", APP.to_string())
                 }

@@ -102,6 +102,9 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
     let config = Config::from_lookup(|k| match k {
         "WAKER_FUNCTION_ARN" => Some(WAKER.to_string()),
         "IDLE_AFTER" => Some("60m".to_string()),
+        // Every user's request wakes (moto's load balancer is internet-facing: `auto` would ask
+        // for the button, which these simulated users do not press).
+        "WAKE_ON" => Some("visit".into()),
         _ => None,
     })
     .unwrap();

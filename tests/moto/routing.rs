@@ -156,7 +156,7 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
     let (sdk, seeder, lb, listener) = (&alb.sdk, &alb.seeder, &alb.lb, &alb.listener);
     let before = rules(lb, listener).await;
 
-    let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
+    let config = visit_config();
     let fleet = AwsFleet::new(sdk);
     let down = run(&fleet, &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
     assert_eq!(down.count(Reported::ScaledDown), 1, "{:#?}", down.services);
@@ -248,7 +248,7 @@ async fn a_listener_that_opts_out_keeps_its_rules_while_the_service_sleeps() {
         .unwrap();
     let (public_before, internal_before) = (rules(&alb.lb, &alb.listener).await, rules(&alb.lb, &internal).await);
 
-    let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
+    let config = visit_config();
     let down =
         run(&AwsFleet::new(&alb.sdk), &config, inv(Mode::ScaleDown, "2026-11-20T21:00:00Z"), None).await.unwrap();
     assert_eq!(down.count(Reported::ScaledDown), 1, "{:#?}", down.services);
@@ -269,7 +269,7 @@ const SLEEP_WRITES: u32 = 6;
 /// as before with the waking group gone.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_run() {
-    let config = Config::from_lookup(|k| (k == "WAKER_FUNCTION_ARN").then(|| WAKER.to_string())).unwrap();
+    let config = visit_config();
     let mut wake_writes: Option<u32> = None;
     let mut k = 1;
     loop {
@@ -346,3 +346,15 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
 }
 
 // Sleeping when idle, with request metrics in moto's CloudWatch: tests/moto/idle_week.rs.
+
+/// The routing tests' settings: the waker deployed, and any request waking (moto's load balancers
+/// are internet-facing, where `WAKE_ON=auto` would show the Wake button; `tests/e2e/waker.rs`
+/// drives that).
+fn visit_config() -> Config {
+    Config::from_lookup(|k| match k {
+        "WAKER_FUNCTION_ARN" => Some(WAKER.to_string()),
+        "WAKE_ON" => Some("visit".into()),
+        _ => None,
+    })
+    .unwrap()
+}

@@ -64,6 +64,9 @@ impl ReadTraffic for SimulatedDeployments<'_> {
     async fn waking_groups(&self, marker: &str) -> Result<Vec<(String, Tags)>, CallError> {
         self.aws.waking_groups(marker).await
     }
+    async fn internet_facing(&self, lbs: &[String]) -> Result<BTreeMap<String, bool>, CallError> {
+        self.aws.internet_facing(lbs).await
+    }
     async fn request_counts(
         &self,
         target_groups: &[String],

@@ -1,6 +1,8 @@
 //! Elastic Load Balancing for the waking routing (see `routing`): listener rules read into the
 //! domain's `ListenerRule`, the waking target group, swapping a rule's forward, target health.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_elasticloadbalancingv2 as elb;
 use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
 use elb::types::{
@@ -215,6 +217,30 @@ impl AwsFleet {
                 }
                 Err(e) if e.code() == Some("TargetGroupNotFound") => {}
                 Err(e) => return Err(call_error(GROUPS, e)),
+            }
+        }
+        Ok(found)
+    }
+
+    /// `DescribeLoadBalancers` takes 20 ARNs a call; a batch naming one that is gone fails, and is
+    /// asked again one at a time.
+    pub(super) async fn elb_internet_facing(&self, lbs: &[String]) -> Result<BTreeMap<String, bool>, CallError> {
+        const BALANCERS: &str = "elasticloadbalancing:DescribeLoadBalancers";
+        let mut found = BTreeMap::new();
+        for chunk in lbs.chunks(DESCRIBE_TAGS_MAX) {
+            self.count(BALANCERS);
+            match self.elb.describe_load_balancers().set_load_balancer_arns(Some(chunk.to_vec())).send().await {
+                Ok(out) => found.extend(out.load_balancers().iter().filter_map(|b| {
+                    let facing = b.scheme()? == &elb::types::LoadBalancerSchemeEnum::InternetFacing;
+                    Some((b.load_balancer_arn()?.to_string(), facing))
+                })),
+                Err(e) if e.code() == Some("LoadBalancerNotFound") && chunk.len() > 1 => {
+                    for one in chunk {
+                        found.extend(Box::pin(self.elb_internet_facing(std::slice::from_ref(one))).await?);
+                    }
+                }
+                Err(e) if e.code() == Some("LoadBalancerNotFound") => {}
+                Err(e) => return Err(call_error(BALANCERS, e)),
             }
         }
         Ok(found)

@@ -28,6 +28,8 @@ pub(super) struct Elb {
     listeners: BTreeMap<String, Listener>,
     rules: BTreeMap<String, ListenerRule>,
     created: u32,
+    /// Load balancers set internet-facing; every other one is internal.
+    internet_facing: std::collections::BTreeSet<String>,
 }
 
 impl Elb {
@@ -198,6 +200,19 @@ impl MemoryFleet {
             .filter(|t| elb.groups.contains_key(*t))
             .map(|t| (t.clone(), elb.load_balancers_of(t)))
             .collect())
+    }
+
+    pub(super) async fn elb_internet_facing(&self, lbs: &[String]) -> Result<BTreeMap<String, bool>, CallError> {
+        self.interleave().await;
+        let mut state = self.lock();
+        *state.calls.entry("elasticloadbalancing:DescribeLoadBalancers".into()).or_insert(0) += 1;
+        let facing = &state.elb.internet_facing;
+        Ok(lbs.iter().map(|lb| (lb.clone(), facing.contains(lb))).collect())
+    }
+
+    /// Makes `load_balancer` internet-facing (they are internal unless a test says).
+    pub fn set_internet_facing(&self, load_balancer: &str) {
+        self.lock().elb.internet_facing.insert(load_balancer.to_string());
     }
 
     pub(super) async fn memory_listener_rules(&self, lbs: &[String]) -> Result<Vec<ListenerRule>, CallError> {

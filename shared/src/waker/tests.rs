@@ -1,4 +1,8 @@
-use aws_lambda_events::http::header::{ACCEPT, RETRY_AFTER};
+use aws_lambda_events::alb::AlbTargetGroupResponse;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+
+use crate::wake::wake;
 
 use super::*;
 use crate::fleet::ReadFleet;
@@ -173,7 +177,7 @@ async fn a_failed_restore_reloads_and_tries_again() {
     let Answer::Retrying { service, why } = &answer else { panic!("{answer:?}") };
     assert_eq!(service, "pr-101-web");
     assert!(why.contains("AccessDeniedException"), "{why}");
-    assert!(page(&answer).contains("http-equiv=\"refresh\""));
+    assert!(page(&answer, "/").contains("http-equiv=\"refresh\""));
     // The next reload finishes it.
     let answer = decide(&c, &f, &get(), at("2026-11-20T21:03:10Z"), &recent, later()).await;
     assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
@@ -182,7 +186,7 @@ async fn a_failed_restore_reloads_and_tries_again() {
 
 #[test]
 fn the_page_escapes_what_it_shows() {
-    let html = page(&Answer::Refused { why: "<script>alert(1)</script>".into() });
+    let html = page(&Answer::Refused { why: "<script>alert(1)</script>".into() }, "/");
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("&lt;script&gt;"));
 }
@@ -287,4 +291,124 @@ async fn a_hung_endpoint_still_gets_a_reloading_page_by_the_answer_by_instant() 
 fn query_strings_are_decoded_as_the_load_balancer_passes_them() {
     assert_eq!(percent_decode("pr%2D101+web"), "pr-101 web");
     assert_eq!(percent_decode("a%2Bb%zz"), "a+b%zz", "a literal plus stays, a bad escape is kept");
+}
+
+fn click_config(extra: &[(&str, &str)]) -> Config {
+    let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(move |k| match k {
+        "WAKE_ON" => Some("click".into()),
+        _ => extra.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+    })
+    .unwrap()
+}
+
+/// The button's post, as a browser sends it from the page.
+fn press(token: &str, headers: &[(&'static str, &str)]) -> AlbTargetGroupRequest {
+    let mut r = request(Method::POST, "text/html");
+    r.headers.insert("content-type", HeaderValue::from_static("application/x-www-form-urlencoded"));
+    for (k, v) in headers {
+        r.headers.insert(*k, HeaderValue::from_str(v).unwrap());
+    }
+    r.body = Some(format!("{}={}", click::FIELD, token));
+    r
+}
+
+/// Issue 17, item 7: in `click` mode a request writes nothing: a browser gets the button, an API
+/// call a 503; the button's post wakes the service and sends the browser back to the reloading page.
+#[tokio::test]
+async fn in_click_mode_nothing_is_written_until_the_button_is_pressed() {
+    let (f, c) = (fleet(), click_config(&[("WAKE_TOKEN_KEY", "0123456789abcdef-stack-id")]));
+    let clock = at("2026-11-20T21:03:00Z");
+    let answer = decide(&c, &f, &get(), clock, &RecentlyWoken::default(), later()).await;
+    let Answer::Confirm { token, .. } = &answer else { panic!("{answer:?}") };
+    let page = respond(&get(), &answer);
+    assert_eq!((page.status_code, page.headers.get(RETRY_AFTER)), (503, None), "no reload: waiting does not wake it");
+    let html = body(&page);
+    assert!(html.contains(r#"<form method="post" action="/">"#), "{html}");
+    assert!(html.contains(&format!(r#"name="cost-saver-wake" value="{token}""#)), "{html}");
+    assert!(html.contains("<button type=\"submit\">Wake pr-101-web (about a minute)</button>"), "{html}");
+    let api = request(Method::GET, "application/json");
+    let answer = decide(&c, &f, &api, clock, &RecentlyWoken::default(), later()).await;
+    assert_eq!(answer, Answer::Asleep { service: "pr-101-web".into() });
+    assert_eq!(
+        body(&respond(&api, &answer)),
+        "pr-101-web is asleep; open it in a browser and press its Wake button to wake it.\n"
+    );
+    assert_eq!(f.writes(), 0, "{:?}", f.log());
+
+    // Pressed a minute later, on another (cold) waker: woken, and back to the page.
+    let pressed = press(token, &[("origin", "https://pr-101.previews.example.com"), ("sec-fetch-site", "same-origin")]);
+    let later_on = clock + Duration::minutes(1);
+    let answer = decide(&c, &f, &pressed, later_on, &RecentlyWoken::default(), later()).await;
+    assert_eq!(answer, Answer::Pressed { service: "pr-101-web".into() });
+    let back = respond(&pressed, &answer);
+    assert_eq!((back.status_code, back.headers["location"].to_str().unwrap()), (303, "/"));
+    let web = f.service("previews", "pr-101-web");
+    assert_eq!((web.desired, web.tags["cost-saver:keep-alive"].as_str()), (2, "2026-11-20T22:10:00Z"));
+    // The page it lands on reloads until the app answers, and no button is shown again.
+    let answer = decide(&c, &f, &get(), later_on, &RecentlyWoken::default(), later()).await;
+    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
+}
+
+/// Issue 17, item 7: a press the page did not make is refused with nothing written: another
+/// deployment's token, another service's or host's, an expired one, or one posted from another site.
+#[tokio::test]
+async fn a_forged_expired_or_cross_site_press_is_refused_and_writes_nothing() {
+    let key = ("WAKE_TOKEN_KEY", "0123456789abcdef-stack-id");
+    let (f, c) = (fleet(), click_config(&[key]));
+    let clock = at("2026-11-20T21:03:00Z");
+    let arn = "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web";
+    let good = click::Tokens::new(key.1.as_bytes()).issue(arn, HOST, clock);
+    let other_deployment = click::Tokens::new(b"another stack's id, 36 chars long..").issue(arn, HOST, clock);
+    let other_host = click::Tokens::new(key.1.as_bytes()).issue(arn, "checkout.example.com", clock);
+    let cases = [
+        (press(&other_deployment, &[]), clock, "not this deployment's"),
+        (press(&other_host, &[]), clock, "not this deployment's"),
+        (press(&good, &[]), clock + Duration::minutes(11), "expired"),
+        (press(&good, &[("origin", "https://evil.example.com")]), clock, "another site"),
+        (press(&good, &[("sec-fetch-site", "cross-site")]), clock, "another site"),
+        (request(Method::POST, "application/json"), clock, "not the wake button's"),
+    ];
+    for (knock, when, needle) in cases {
+        let answer = decide(&c, &f, &knock, when, &RecentlyWoken::default(), later()).await;
+        let Answer::BadButton { why, .. } = &answer else { panic!("{needle}: {answer:?}") };
+        assert!(why.contains(needle), "{needle}: {why}");
+        let page = respond(&knock, &answer);
+        assert_eq!(page.status_code, 403);
+        assert!(body(&page).contains("Reload the page for a new button"), "{}", body(&page));
+    }
+    assert_eq!(f.writes(), 0, "{:?}", f.log());
+    let answer = decide(&c, &f, &press(&good, &[]), clock, &RecentlyWoken::default(), later()).await;
+    assert_eq!(answer, Answer::Pressed { service: "pr-101-web".into() }, "the page's own press works");
+}
+
+/// Issue 17, item 7: `WAKE_ON=auto` (the default) is `click` behind an internet-facing load
+/// balancer and `visit` behind an internal one; `cost-saver:wake-on` on the service, its cluster
+/// or its listener decides instead.
+#[tokio::test]
+async fn auto_clicks_on_the_internet_and_visits_inside_and_tags_decide_first() {
+    let c = config();
+    let internal = fleet();
+    let answer = decide(&c, &internal, &get(), at("2026-11-20T21:03:00Z"), &RecentlyWoken::default(), later()).await;
+    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() }, "internal: a visit wakes it");
+
+    let facing = fleet();
+    facing.set_internet_facing(LB);
+    let answer = decide(&c, &facing, &get(), at("2026-11-20T21:03:00Z"), &RecentlyWoken::default(), later()).await;
+    assert!(matches!(answer, Answer::Confirm { .. }), "internet-facing: the button: {answer:?}");
+    assert_eq!(facing.writes(), 0);
+
+    facing.tag_listener(LISTENER, "cost-saver:wake-on", "visit");
+    let answer = decide(&c, &facing, &get(), at("2026-11-20T21:03:00Z"), &RecentlyWoken::default(), later()).await;
+    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() }, "the listener says visit");
+
+    let tagged = fleet();
+    tagged.add_cluster("previews", &[("Environment", "preview"), ("cost-saver:wake-on", "click")]);
+    let answer = decide(&c, &tagged, &get(), at("2026-11-20T21:03:00Z"), &RecentlyWoken::default(), later()).await;
+    assert!(matches!(answer, Answer::Confirm { .. }), "the cluster says click: {answer:?}");
+    tagged.edit("previews", "pr-101-web", |s| {
+        s.tags.insert("cost-saver:wake-on".into(), "visit".into());
+    });
+    let answer = decide(&c, &tagged, &get(), at("2026-11-20T21:03:00Z"), &RecentlyWoken::default(), later()).await;
+    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() }, "the service says visit");
 }
