@@ -37,7 +37,7 @@ const READ_CONCURRENCY: usize = 8;
 
 /// Every read this adapter makes, named as the summary names them (`tagging:` is IAM's `tag:`);
 /// the template must allow each (tests/contract/template_guard.rs).
-pub const READ_OPERATIONS: [&str; 12] = [
+pub const READ_OPERATIONS: [&str; 13] = [
     "tagging:GetResources",
     "ecs:ListServices",
     "ecs:DescribeServices",
@@ -49,6 +49,7 @@ pub const READ_OPERATIONS: [&str; 12] = [
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeRules",
     "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeLoadBalancers",
     "cloudwatch:GetMetricData",
 ];
 

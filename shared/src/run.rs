@@ -271,3 +271,6 @@ mod hostile_tests;
 
 #[cfg(test)]
 mod idle_tests;
+
+#[cfg(test)]
+mod scanner_tests;
