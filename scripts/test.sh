@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Quick start 2: every check, exactly as CI runs it (.ci/run calls this script).
 # Formatting and lints, unit + in-memory flow tests, integration tests against moto server,
-# end-to-end tests through cargo lambda, the template linters and `sam build`.
+# end-to-end tests through cargo lambda, the template linters, `sam build` and every function
+# under `sam local invoke`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --browser
+scripts/setup.sh --browser --containers
+# The container engine, when this script started it, stops with it (by its PID).
+trap 'scripts/containers.sh down' EXIT
 export SAM_CLI_TELEMETRY=0
 export PATH="$PWD/.venv/bin:$PATH"
 
@@ -35,8 +38,10 @@ step "sam build (x86_64, fast release profile)"
 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
   sam build --parameter-overrides Architecture=x86_64
 ls -l .aws-sam/build/{ScaleDown,ScaleUp,Reconcile,Wake,Waker}Function/bootstrap
+step "sam local invoke (every function, in containers, against moto on the bridge)"
+cargo test --test sam -- --ignored 2>&1 | tee -a target/test-output.log
 
 # One closing line with the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "\ntests: %d passed, %d failed\n", p, f }' target/test-output.log
-printf 'time: sam build %ds, total %ds\n' $((SECONDS - last)) "$SECONDS"
+printf 'time: sam local invokes %ds, total %ds\n' $((SECONDS - last)) "$SECONDS"

@@ -84,10 +84,18 @@ pub struct AwsFleet {
 impl AwsFleet {
     /// Clients from the standard chain: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials.
     /// With `timeouts` on every call (the waker's are shorter: a browser waits).
-    pub async fn from_env(timeouts: Timeouts) -> AwsFleet {
+    /// An endpoint variable set to nothing counts as unset (the template declares
+    /// `AWS_ENDPOINT_URL: ""` for `sam local`); an image without CA certificates is an error
+    /// naming the cause, where the SDK would panic.
+    pub async fn from_env(timeouts: Timeouts) -> Result<AwsFleet, String> {
+        for empty in crate::startup::empty_endpoint_variables(|k| std::env::var(k).ok()) {
+            // Before any client or thread reads the environment: start-up, one task.
+            std::env::remove_var(empty);
+        }
+        crate::startup::check_trust_store()?;
         let config =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config()).load().await;
-        AwsFleet::with_timeouts(&config, timeouts)
+        Ok(AwsFleet::with_timeouts(&config, timeouts))
     }
 
     /// Clients from `config`, with the default `Timeouts` on every call.

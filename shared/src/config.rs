@@ -67,6 +67,9 @@ pub struct Config {
     pub write_concurrency: u32,
     /// Fargate prices for the savings estimate.
     pub prices: Prices,
+    /// Why this process only plans although `DRY_RUN` is not `true` (a `sam local` run with no
+    /// local endpoint: `startup::sam_local_guard`); every summary says so.
+    pub forced_dry_run: Option<String>,
 }
 
 impl Config {
@@ -126,6 +129,7 @@ impl Config {
             update_service_burst,
             write_concurrency,
             prices,
+            forced_dry_run: None,
         })
     }
 

@@ -22,11 +22,21 @@ use crate::wake::{parse_wake, wake, WakeError, WakeReport};
 /// AWS call, naming the bad variable) and the clients.
 async fn start(timeouts: crate::aws::Timeouts) -> Result<(Config, AwsFleet), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env().map_err(|e| {
+    let mut config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "bad configuration");
         e
     })?;
-    Ok((config, AwsFleet::from_env(timeouts).await))
+    // Read before `from_env` unsets the empty endpoint variables.
+    if let Some(why) = crate::startup::sam_local_guard(|k| std::env::var(k).ok()) {
+        tracing::warn!("{why}");
+        config.dry_run = true;
+        config.forced_dry_run = Some(why);
+    }
+    let fleet = AwsFleet::from_env(timeouts).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot start");
+        lambda_runtime::Error::from(e)
+    })?;
+    Ok((config, fleet))
 }
 
 /// Serves `mode` until the runtime stops. Fails before any AWS call on a bad variable.

@@ -26,6 +26,7 @@ pub mod run;
 pub mod saved;
 pub mod savings;
 pub mod schedule;
+pub mod startup;
 pub mod status;
 pub mod summary;
 pub mod tags;

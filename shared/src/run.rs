@@ -86,7 +86,8 @@ pub(crate) struct Ran<'a> {
 /// The summary of applied outcomes: each service's cost, the totals, and this run's AWS calls
 /// and retries since `before`.
 pub(crate) async fn summarise<F: ReadFleet>(fleet: &F, config: &Config, ran: Ran<'_>, before: Counters) -> Summary {
-    let Ran { caller, inv, services, outcomes, warnings } = ran;
+    let Ran { caller, inv, services, outcomes, mut warnings } = ran;
+    warnings.extend(config.forced_dry_run.clone());
     let costs = price(fleet, services, &outcomes, config, inv.now).await;
     let mut summary = Summary::new(caller, inv, outcomes, warnings);
     summary.add_costs(costs);

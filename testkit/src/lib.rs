@@ -27,7 +27,7 @@ pub fn project_root() -> PathBuf {
     }
 }
 
-fn venv_tool(name: &str) -> PathBuf {
+pub fn venv_tool(name: &str) -> PathBuf {
     let path = project_root().join(".venv/bin").join(name);
     assert!(path.exists(), "{} is missing: run scripts/setup.sh first", path.display());
     path
@@ -38,8 +38,13 @@ pub fn free_port() -> u16 {
 }
 
 fn wait_for_port(port: u16, within: Duration, what: &str, child: &mut Child) {
+    wait_for(("127.0.0.1", port), within, what, child)
+}
+
+fn wait_for(address: (&str, u16), within: Duration, what: &str, child: &mut Child) {
+    let (host, port) = address;
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect((host, port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited with {status} before listening on port {port}");
         }
@@ -92,11 +97,17 @@ impl Moto {
     }
 
     pub fn start_on(port: u16) -> Moto {
+        Moto::start_at("127.0.0.1", port)
+    }
+
+    /// On `host` (the container bridge's address, for `sam local`'s containers).
+    pub fn start_at(host: &str, port: u16) -> Moto {
         let mut cmd = Command::new(venv_tool("moto_server"));
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
-        let mut child = spawn_in_own_group(&mut cmd);
-        wait_for_port(port, Duration::from_secs(30), "moto_server", &mut child);
-        Moto { _process: Owned(child), port, endpoint: format!("http://127.0.0.1:{port}") }
+        cmd.args(["-H", host, "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+        // Owned before the wait: a server that never listens is still stopped.
+        let mut child = Owned(spawn_in_own_group(&mut cmd));
+        wait_for((host, port), Duration::from_secs(30), "moto_server", &mut child.0);
+        Moto { _process: child, port, endpoint: format!("http://{host}:{port}") }
     }
 
     pub async fn sdk_config(&self) -> SdkConfig {

@@ -554,3 +554,29 @@ fn the_routing_policy_exists_only_with_wake_on_request() {
         }
     }
 }
+
+/// Issue 18: the template declares the endpoint variable a `sam local --env-vars` file sets, and
+/// its deployed value changes nothing: empty, which the functions unset before the SDK reads it
+/// (an empty `AWS_ENDPOINT_URL` makes the SDK panic); under `sam local` with that value, a run
+/// only plans.
+#[test]
+fn the_deployed_endpoint_variable_is_declared_and_means_unset() {
+    let t = template();
+    let variables = &t["Globals"]["Function"]["Environment"]["Variables"];
+    // Literal values only: a `!Ref` is a parameter, which the other tests cover.
+    let value = |name: &str| match &variables[name] {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    };
+    assert_eq!(value("AWS_ENDPOINT_URL").as_deref(), Some(""), "declared, empty");
+    assert_eq!(value("ALLOW_REAL_AWS_FROM_SAM_LOCAL").as_deref(), Some("false"));
+    let deployed = |k: &str| value(k);
+    assert_eq!(ecs_cost_saver::startup::empty_endpoint_variables(deployed), ["AWS_ENDPOINT_URL"]);
+    assert_eq!(ecs_cost_saver::startup::sam_local_guard(deployed), None, "deployed: not sam local, nothing forced");
+    let sam_local = |k: &str| if k == "AWS_SAM_LOCAL" { Some("true".to_string()) } else { value(k) };
+    let why = ecs_cost_saver::startup::sam_local_guard(sam_local).expect("sam local without an endpoint only plans");
+    assert!(why.starts_with("dry run: this is `sam local`"), "{why}");
+    if let Err(e) = Config::from_lookup(value) {
+        panic!("the functions start with the deployed values: {e}");
+    }
+}

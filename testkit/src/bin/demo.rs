@@ -15,13 +15,25 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => demo().await,
-        ["--serve"] => serve(testkit::free_port()).await,
-        ["--serve", "--port", port] => serve(port.parse().expect("--port takes a port number")).await,
-        _ => {
-            eprintln!("usage: demo [--serve [--port N]]");
-            std::process::exit(2);
+        ["--serve", ref rest @ ..] => {
+            let (mut host, mut port) = ("127.0.0.1".to_string(), testkit::free_port());
+            let mut rest = rest.iter();
+            while let Some(flag) = rest.next() {
+                match (*flag, rest.next()) {
+                    ("--port", Some(p)) => port = p.parse().expect("--port takes a port number"),
+                    ("--host", Some(h)) => host = h.to_string(),
+                    _ => usage(),
+                }
+            }
+            serve(&host, port).await
         }
+        _ => usage(),
     }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: demo [--serve [--host ADDRESS] [--port N]]");
+    std::process::exit(2);
 }
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -31,8 +43,8 @@ extern "C" fn request_stop(_: libc::c_int) {
 }
 
 /// A moto server seeded with the demo fleet, left running for the engineer's own invocations.
-async fn serve(port: u16) {
-    let moto = Moto::start_on(port);
+async fn serve(host: &str, port: u16) {
+    let moto = Moto::start_at(host, port);
     seed_demo_fleet(&Seeder::new(&moto.sdk_config().await)).await;
     let env_file = testkit::project_root().join("target/local-endpoint.env");
     std::fs::create_dir_all(env_file.parent().unwrap()).unwrap();
