@@ -45,7 +45,7 @@ standin() {
   $sudo debootstrap --variant=minbase --include=ca-certificates "${VERSION_CODENAME:-bookworm}" "$root" \
     http://deb.debian.org/debian > target/debootstrap.log 2>&1 \
     || { echo "debootstrap failed; see target/debootstrap.log" >&2; exit 1; }
-  $sudo tar -C "$root" -c . | docker import -q - "$IMAGE" > /dev/null
+  $sudo tar -C "$root" -c . | docker import - "$IMAGE" > /dev/null
   $sudo rm -rf "$root"
   echo "Imported the stand-in as $IMAGE."
 }
