@@ -71,5 +71,5 @@ fn the_scripts_run_the_demo_binary_by_name() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("usage: demo [--serve [--port N]]"), "{stderr}");
+    assert!(stderr.contains("usage: demo [--serve [--host ADDRESS] [--port N]]"), "{stderr}");
 }
