@@ -268,6 +268,16 @@ mod tests {
                 seen += 1;
                 continue;
             }
+            if name == "local-env.json" {
+                // Not an event: `sam local --env-vars`, one endpoint for every function, and
+                // only variables the template declares (tests/contract checks the declaration).
+                let vars = payload["Parameters"].as_object().unwrap_or_else(|| panic!("{name}: no Parameters"));
+                assert_eq!(vars.keys().collect::<Vec<_>>(), ["AWS_ENDPOINT_URL"], "{name}");
+                let url = vars["AWS_ENDPOINT_URL"].as_str().unwrap();
+                assert!(url.starts_with("http://host.docker.internal:"), "{name}: {url}");
+                seen += 1;
+                continue;
+            }
             if name.starts_with("alb-") {
                 let request: aws_lambda_events::alb::AlbTargetGroupRequest =
                     serde_json::from_value(payload.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -296,7 +306,7 @@ mod tests {
             assert_eq!(parse(Mode::ScaleUp).is_ok(), !force, "{name}: force files are for scale-down only");
             seen += 1;
         }
-        assert_eq!(seen, 13);
+        assert_eq!(seen, 14);
     }
 
     #[test]
