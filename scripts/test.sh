@@ -38,10 +38,9 @@ step "sam build (x86_64, fast release profile)"
 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
   sam build --parameter-overrides Architecture=x86_64
 ls -l .aws-sam/build/{ScaleDown,ScaleUp,Reconcile,Wake,Waker}Function/bootstrap
-step "sam local invoke (every function, in containers, against moto on the bridge)"
-cargo test --test sam -- --ignored 2>&1 | tee -a target/test-output.log
-step "sam local start-lambda (an Invoke, and the CLI's wake pointed at it)"
-cargo test -p ecs-cost-saver-cli --test sam_start_lambda -- --ignored 2>&1 | tee -a target/test-output.log
+# --workspace: the same feature resolution as the test run above, so nothing is compiled again.
+step "sam local invoke and start-lambda (every function in containers, against moto on the bridge)"
+cargo test --workspace --test sam --test sam_start_lambda -- --ignored 2>&1 | tee -a target/test-output.log
 
 # One closing line with the totals over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
