@@ -16,7 +16,8 @@ use ecs_cost_saver::aws::AwsFleet;
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::{Config, Invocation, Mode};
 use serde_json::Value;
-use testkit::{event_file, project_root, seed_demo_fleet, venv_tool, Moto, Seeder, DEMO_CLUSTERS};
+use testkit::sam::{bridge_address, local_env_vars, sam_local};
+use testkit::{event_file, project_root, seed_demo_fleet, Moto, Seeder, DEMO_CLUSTERS};
 
 /// `sam local start-lambda` in its own process group, stopped with it.
 struct StartLambda {
@@ -37,25 +38,12 @@ impl Drop for StartLambda {
     }
 }
 
-fn bridge_address() -> String {
-    let out = Command::new("ip").args(["-4", "-o", "addr", "show", "docker0"]).output().expect("ip(8)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let address = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next());
-    address.unwrap_or_else(|| panic!("no docker0 bridge ({text}): run scripts/setup.sh --containers")).to_string()
-}
-
 fn start_lambda(env_vars: &PathBuf) -> StartLambda {
     let port = testkit::free_port();
     let log = std::fs::File::create(project_root().join("target/sam-start-lambda.log")).unwrap();
-    let child = Command::new(venv_tool("sam"))
-        .current_dir(project_root())
-        .args(["local", "start-lambda", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--skip-pull-image", "--parameter-overrides", "Architecture=x86_64", "--region", "us-east-1"])
-        .args(["--add-host", "host.docker.internal:host-gateway", "--env-vars"])
+    let child = sam_local(&["start-lambda", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--env-vars")
         .arg(env_vars)
-        .env("SAM_CLI_TELEMETRY", "0")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .stdout(Stdio::null())
         .stderr(log)
         .process_group(0)
@@ -72,8 +60,6 @@ fn start_lambda(env_vars: &PathBuf) -> StartLambda {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Docker and `sam build`: scripts/test.sh runs it"]
 async fn invoke_and_the_cli_s_wake_go_through_sam_local_start_lambda() {
-    let built = project_root().join(".aws-sam/build/template.yaml");
-    assert!(built.exists(), "{} is missing: sam build --parameter-overrides Architecture=x86_64", built.display());
     let moto = Moto::start_at(&bridge_address(), testkit::free_port());
     let sdk = moto.sdk_config().await;
     let seeder = Seeder::new(&sdk);
@@ -85,10 +71,7 @@ async fn invoke_and_the_cli_s_wake_go_through_sam_local_start_lambda() {
     run(&AwsFleet::new(&sdk), &config, inv, None).await.unwrap();
     assert_eq!(seeder.snapshot(&DEMO_CLUSTERS).await["previews/pr-101-web"].desired, 0);
 
-    let committed = std::fs::read_to_string(event_file("local-env.json")).unwrap();
-    let env_vars = std::env::temp_dir().join(format!("start-lambda-env-{}.json", moto.port));
-    std::fs::write(&env_vars, committed.replace(":5000", &format!(":{}", moto.port))).unwrap();
-    let sam = start_lambda(&env_vars);
+    let sam = start_lambda(&local_env_vars(moto.port));
     let endpoint = format!("http://127.0.0.1:{}", sam.port);
 
     // What `aws lambda invoke --endpoint-url ... --function-name WakeFunction` sends.

@@ -6,6 +6,7 @@
 pub mod alb;
 mod cbor_json;
 pub mod fault_proxy;
+pub mod sam;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};

@@ -9,21 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
-use testkit::{event_file, project_root, seed_demo_fleet, venv_tool, Moto, Seeder, ServiceState, DEMO_CLUSTERS};
-
-/// The bridge's address on this machine (dockerd's `docker0`): the containers reach a server
-/// there, and nothing beyond this machine does. Docker's own answer names it only when the
-/// bridge was configured by hand, so it is read from the interface.
-fn bridge_address() -> String {
-    let out = Command::new("ip").args(["-4", "-o", "addr", "show", "docker0"]).output().expect("ip(8)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let address = text.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next());
-    address.unwrap_or_else(|| panic!("no docker0 bridge ({text}): run scripts/setup.sh --containers")).to_string()
-}
+use testkit::sam::{bridge_address, local_env_vars, sam_local};
+use testkit::{event_file, seed_demo_fleet, Moto, Seeder, ServiceState, DEMO_CLUSTERS};
 
 struct Local {
     moto: Moto,
@@ -34,16 +24,11 @@ struct Local {
 
 /// moto on the bridge, seeded; `events/local-env.json` as committed, its port made this server's.
 async fn local() -> Local {
-    let built = project_root().join(".aws-sam/build/template.yaml");
-    assert!(built.exists(), "{} is missing: sam build --parameter-overrides Architecture=x86_64", built.display());
     let moto = Moto::start_at(&bridge_address(), testkit::free_port());
     let seeder = Seeder::new(&moto.sdk_config().await);
     seed_demo_fleet(&seeder).await;
     let before = seeder.snapshot(&DEMO_CLUSTERS).await;
-    let committed = std::fs::read_to_string(event_file("local-env.json")).unwrap();
-    assert!(committed.contains("http://host.docker.internal:5000"), "{committed}");
-    let env_vars = std::env::temp_dir().join(format!("local-env-{}.json", moto.port));
-    std::fs::write(&env_vars, committed.replace(":5000", &format!(":{}", moto.port))).unwrap();
+    let env_vars = local_env_vars(moto.port);
     Local { moto, seeder, before, env_vars }
 }
 
@@ -61,17 +46,8 @@ fn sam_invoke(function: &str, event: &str, env_vars: Option<&PathBuf>) -> Invoke
 }
 
 fn sam_invoke_path(function: &str, event: &Path, env_vars: Option<&PathBuf>) -> Invoked {
-    let mut cmd = Command::new(venv_tool("sam"));
-    cmd.current_dir(project_root())
-        .args(["local", "invoke", function, "-e"])
-        .arg(event)
-        .args(["--skip-pull-image", "--parameter-overrides", "Architecture=x86_64", "--region", "us-east-1"])
-        .args(["--add-host", "host.docker.internal:host-gateway"])
-        .env("SAM_CLI_TELEMETRY", "0")
-        // What a tester's shell holds; moto takes any credentials.
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_ENDPOINT_URL");
+    let mut cmd = sam_local(&["invoke", function]);
+    cmd.arg("-e").arg(event);
     if let Some(file) = env_vars {
         cmd.arg("--env-vars").arg(file);
     }

@@ -208,18 +208,7 @@ async fn a_simulated_week_of_idle_previews_saves_85_percent_and_answers_every_re
                 unanswered.push(format!("{now} pr-{i}: asleep without a waking rule (503)"));
             }
         }
-        let cron = |h: u32| workday && now.hour() == h && now.minute() == 0;
-        let mode = if cron(20) {
-            Some(Mode::ScaleDown)
-        } else if cron(8) {
-            Some(Mode::ScaleUp)
-        } else {
-            now.minute().is_multiple_of(15).then_some(Mode::Reconcile)
-        };
-        if let Some(mode) = mode {
-            let summary = run(&f, &c, Invocation { mode, now, dry_run: false, force: false }, None).await.unwrap();
-            assert_eq!(summary.failures().count(), 0, "{now}: {:?}", summary.services);
-        }
+        default_hours_tick(&f, &c, now).await;
         task_hours += (0..n).map(|i| f64::from(f.service("previews", &format!("pr-{i}")).desired)).sum::<f64>() / 12.0;
         now += step;
     }
@@ -229,6 +218,24 @@ async fn a_simulated_week_of_idle_previews_saves_85_percent_and_answers_every_re
     assert!(unanswered.is_empty(), "{unanswered:#?}");
     assert!(by_waker > 0 && by_app > 0, "both paths exercised: app {by_app}, waker {by_waker}");
     assert!(saved >= 0.85, "saved {:.1}% of task-hours", saved * 100.0);
+}
+
+/// What the template deploys with the default hours, at `now` of a simulated week: the crons at
+/// 08:00 and 20:00 on work days, `reconcile` every 15 minutes otherwise; none may fail.
+pub(super) async fn default_hours_tick(f: &MemoryFleet, c: &Config, now: DateTime<Utc>) {
+    let workday = now.weekday() != Weekday::Sat && now.weekday() != Weekday::Sun;
+    let cron = |h: u32| workday && now.hour() == h && now.minute() == 0;
+    let mode = if cron(20) {
+        Some(Mode::ScaleDown)
+    } else if cron(8) {
+        Some(Mode::ScaleUp)
+    } else {
+        now.minute().is_multiple_of(15).then_some(Mode::Reconcile)
+    };
+    if let Some(mode) = mode {
+        let summary = run(f, c, Invocation { mode, now, dry_run: false, force: false }, None).await.unwrap();
+        assert_eq!(summary.failures().count(), 0, "{now}: {:?}", summary.services);
+    }
 }
 
 /// An idle autoscaled preview must sleep like a scheduled one: bounds saved, target pinned at 0/0

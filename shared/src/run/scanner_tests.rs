@@ -4,7 +4,7 @@
 //! preview wakes it for `WAKE_ON_REQUEST_MINUTES` (at least its idle-after); with `click` the
 //! scanner gets the button page and nothing is woken. `docs/benchmarks.md` has the table.
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
+use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::memory::{MemoryFleet, MemoryService};
@@ -60,19 +60,7 @@ async fn scanner_week(wake_on: &str, idle_after: &str, every: Option<i64>) -> We
                 }
             }
         }
-        let workday = now.weekday() != Weekday::Sat && now.weekday() != Weekday::Sun;
-        let cron = |h: u32| workday && now.hour() == h && now.minute() == 0;
-        let mode = if cron(20) {
-            Some(Mode::ScaleDown)
-        } else if cron(8) {
-            Some(Mode::ScaleUp)
-        } else {
-            now.minute().is_multiple_of(15).then_some(Mode::Reconcile)
-        };
-        if let Some(mode) = mode {
-            let summary = run(&f, &c, Invocation { mode, now, dry_run: false, force: false }, None).await.unwrap();
-            assert_eq!(summary.failures().count(), 0, "{now}: {:?}", summary.services);
-        }
+        super::idle_tests::default_hours_tick(&f, &c, now).await;
         task_hours += f64::from(f.service("previews", "pr-0").desired) / 12.0;
         now += step;
     }
