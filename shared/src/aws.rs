@@ -218,17 +218,17 @@ impl ReadFleet for AwsFleet {
                 }
             }
             Selector::Tag { key, value } => {
-                let (clusters, services): (Vec<String>, Vec<String>) = self
-                    .tagged(&["ecs:cluster", "ecs:service"], key, Some(value))
-                    .await?
-                    .into_iter()
-                    .map(|(arn, _)| arn)
-                    .partition(|arn| arn.contains(":cluster/"));
-                for arn in services.into_iter().chain(self.list_services_of(&clusters).await?) {
-                    add_service(&mut by_cluster, arn, &mut warnings);
-                }
+                self.add_tagged(key, value, &mut by_cluster, &mut warnings).await?;
                 if by_cluster.is_empty() {
                     missing.push(format!("any ECS service or cluster tagged {key}={value}"));
+                }
+            }
+            Selector::Environment { name, keys } => {
+                for key in keys {
+                    self.add_tagged(key, name, &mut by_cluster, &mut warnings).await?;
+                }
+                if by_cluster.is_empty() {
+                    missing.push(format!("environment {name} (no ECS service or cluster tagged with it)"));
                 }
             }
         }

@@ -32,6 +32,8 @@ pub struct TagKeys {
     pub wake_on_request: String,
     /// `visit` or `click` on a service, cluster or listener: how a request wakes it (`WAKE_ON`).
     pub wake_on: String,
+    /// On a member of an environment: the name of the member it needs running before it is restored.
+    pub wake_after: String,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +72,8 @@ pub struct Config {
     /// Why this process only plans although `DRY_RUN` is not `true` (a `sam local` run with no
     /// local endpoint: `startup::sam_local_guard`); every summary says so.
     pub forced_dry_run: Option<String>,
+    /// The tag keys that name a service's environment, first present wins (`ENVIRONMENT_TAG_KEYS`).
+    pub environment_tag_keys: Vec<String>,
 }
 
 impl Config {
@@ -109,6 +113,7 @@ impl Config {
         let idle_after_minutes = crate::idle::parse_idle_after(&idle.1).map_err(|p| idle.fail(p))?;
         let waker_function_arn = waker(&vars)?;
         let prices = prices(&vars)?;
+        let environment_tag_keys = environment_keys(&vars)?;
         Ok(Config {
             scope_tag_key,
             scope_tag_values,
@@ -130,6 +135,7 @@ impl Config {
             write_concurrency,
             prices,
             forced_dry_run: None,
+            environment_tag_keys,
         })
     }
 
@@ -237,6 +243,7 @@ fn tag_keys<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<TagKeys, Co
         idle_after: format!("{p}idle-after"),
         wake_on_request: format!("{p}wake-on-request"),
         wake_on: format!("{p}wake-on"),
+        wake_after: format!("{p}wake-after"),
     };
     check_tag_key(&tags.keep_alive).map_err(|problem| prefix.fail(problem))?;
     Ok(tags)
@@ -259,6 +266,22 @@ fn hours<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<(Tz, Schedule,
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((timezone, default_schedule, holidays))
+}
+
+/// The environment tag keys, in order; `none` turns environments off (every service its own).
+fn environment_keys<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Vec<String>, ConfigError> {
+    let keys = vars.get("ENVIRONMENT_TAG_KEYS", "cost-saver:environment,aws:cloudformation:stack-name");
+    if keys.1.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = keys.1.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+    for key in &list {
+        check_tag_key(key).map_err(|p| keys.fail(format!("`{}`: {p}", crate::text::echo(key))))?;
+    }
+    if list.len() > 10 {
+        return Err(keys.fail("at most 10 keys"));
+    }
+    Ok(list)
 }
 
 /// The waker function's ARN, when one is deployed.
@@ -341,6 +364,13 @@ mod tests {
         assert!(!c.dry_run);
         assert_eq!(c.max_wake_hours, 72);
         assert_eq!((c.update_service_rate, c.update_service_burst, c.write_concurrency), (5, 50, 8));
+        assert_eq!(c.environment_tag_keys, ["cost-saver:environment", "aws:cloudformation:stack-name"]);
+        assert_eq!(c.tags.wake_after, "cost-saver:wake-after");
+        assert!(with(&[("ENVIRONMENT_TAG_KEYS", "None")]).unwrap().environment_tag_keys.is_empty());
+        assert_eq!(
+            with(&[("ENVIRONMENT_TAG_KEYS", " team-env , app ")]).unwrap().environment_tag_keys,
+            ["team-env", "app"]
+        );
     }
 
     #[test]
@@ -395,6 +425,7 @@ mod tests {
             ("SCOPE_TAG_VALUES", "dev,prod", "also in PROTECTED_TAG_VALUES"),
             ("SCOPE_TAG_KEY", "bad{key}", "tag key"),
             ("TAG_PREFIX", "aws:x-", "reserved"),
+            ("ENVIRONMENT_TAG_KEYS", "stack,bad{key}", "`bad{key}`"),
         ] {
             let err = with(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);

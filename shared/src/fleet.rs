@@ -40,6 +40,12 @@ pub enum Selector {
         key: String,
         value: String,
     },
+    /// Every service (and every service of every cluster) carrying any of these keys with this
+    /// value: the candidates of an environment (`environment::members` keeps its members).
+    Environment {
+        name: String,
+        keys: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod emf;
+pub mod environment;
 pub mod event;
 pub mod fleet;
 pub mod idle;

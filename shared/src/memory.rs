@@ -28,6 +28,8 @@ pub struct MemoryService {
     pub target_groups: Vec<String>,
     pub alternate_target_groups: Vec<String>,
     pub external_deployments: Option<String>,
+    /// Tasks running, when a test holds them back (starting); `None`: as many as desired.
+    pub running: Option<u32>,
 }
 
 impl MemoryService {
@@ -49,6 +51,7 @@ impl MemoryService {
             target_groups: Vec::new(),
             alternate_target_groups: Vec::new(),
             external_deployments: None,
+            running: None,
         }
     }
 
@@ -269,6 +272,17 @@ impl MemoryFleet {
     }
 }
 
+/// Every service carrying one of `keys` with `value`, on itself or its cluster.
+fn tagged(state: &State, keys: &[String], value: &str) -> Vec<ObservedService> {
+    let has_tag = |tags: &Tags| keys.iter().any(|key| tags.get(key).is_some_and(|v| v == value));
+    state
+        .services
+        .values()
+        .filter(|s| has_tag(&s.tags) || state.clusters.get(&s.id.cluster).is_some_and(has_tag))
+        .map(|s| MemoryFleet::observed(state, s))
+        .collect()
+}
+
 impl MemoryFleet {
     fn observed(state: &State, s: &MemoryService) -> ObservedService {
         ObservedService {
@@ -276,7 +290,7 @@ impl MemoryFleet {
             status: s.status.clone(),
             strategy: s.strategy,
             desired: s.desired,
-            running: s.desired,
+            running: s.running.unwrap_or(s.desired).min(s.desired),
             tags: s.tags.clone(),
             cluster_tags: state.clusters.get(&s.id.cluster).cloned().unwrap_or_default(),
             last_deployed_at: s.last_deployed_at.map(crate::clock::whole_seconds),
@@ -323,7 +337,6 @@ impl ReadFleet for MemoryFleet {
         let mut state = self.lock();
         *state.calls.entry("memory:Select".into()).or_insert(0) += 1;
         let state = &*state;
-        let has_tag = |tags: &Tags, key: &str, value: &str| tags.get(key).is_some_and(|v| v == value);
         let (services, missing): (Vec<ObservedService>, Option<String>) = match selector {
             Selector::Service { cluster, .. } if !state.clusters.contains_key(cluster) => {
                 (vec![], Some(format!("cluster {cluster}")))
@@ -352,16 +365,14 @@ impl ReadFleet for MemoryFleet {
                 None,
             ),
             Selector::Tag { key, value } => {
-                let found: Vec<_> = state
-                    .services
-                    .values()
-                    .filter(|s| {
-                        has_tag(&s.tags, key, value)
-                            || state.clusters.get(&s.id.cluster).is_some_and(|t| has_tag(t, key, value))
-                    })
-                    .map(|s| MemoryFleet::observed(state, s))
-                    .collect();
+                let found = tagged(state, std::slice::from_ref(key), value);
                 let missing = found.is_empty().then(|| format!("any ECS service or cluster tagged {key}={value}"));
+                (found, missing)
+            }
+            Selector::Environment { name, keys } => {
+                let found = tagged(state, keys, name);
+                let missing =
+                    found.is_empty().then(|| format!("environment {name} (no ECS service or cluster tagged with it)"));
                 (found, missing)
             }
         };

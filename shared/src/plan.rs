@@ -142,6 +142,8 @@ pub struct PlanEntry {
     pub target_groups: Vec<String>,
     /// Those of them another service in the plan's fleet also lists: never routed to the waker.
     pub shared_groups: Vec<String>,
+    /// The environment it is a member of (`environment::environment_of`), for the summary.
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +153,14 @@ pub struct Plan {
 }
 
 pub fn plan(services: &[ObservedService], config: &Config, invocation: Invocation) -> Plan {
-    let mut entries: Vec<PlanEntry> = services.iter().filter_map(|s| plan_one(s, config, invocation)).collect();
+    let views: Vec<TagView> = services.iter().map(|s| read_tags(s, config, invocation.now)).collect();
+    let contexts = together::contexts(services, &views, config, invocation);
+    let mut entries: Vec<PlanEntry> = services
+        .iter()
+        .zip(views)
+        .zip(&contexts)
+        .filter_map(|((s, view), env)| plan_one(s, view, env.as_ref(), config, invocation))
+        .collect();
     entries.sort_by(|a, b| a.id.cmp(&b.id));
     let shared = crate::routing::shared_groups(services);
     for e in &mut entries {
@@ -161,13 +170,18 @@ pub fn plan(services: &[ObservedService], config: &Config, invocation: Invocatio
 }
 
 /// `None` for services this tool has no business with (out of scope and carrying no saved state).
-fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Option<PlanEntry> {
-    let view = read_tags(service, config, inv.now);
+fn plan_one(
+    service: &ObservedService,
+    view: TagView,
+    env: Option<&Context>,
+    config: &Config,
+    inv: Invocation,
+) -> Option<PlanEntry> {
     if view.scope == Scope::OutOfScope && view.saved.is_none() {
         return None;
     }
     let from = Capacity::new(service.desired, service.scaling);
-    let (action, reason) = decide(service, &view, config, inv);
+    let (action, reason) = decide(service, &view, env, config, inv);
     let to = match &action {
         Action::ScaleDown { has_target, .. } => Capacity::new(0, has_target.then_some(Bounds::ASLEEP)),
         Action::KeepAsleep { .. } => Capacity::new(0, service.scaling.map(|_| Bounds::ASLEEP)),
@@ -177,6 +191,7 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
         Action::Skip => from.clone(),
     };
     let mut warnings = view.warnings.clone();
+    warnings.extend(env.iter().flat_map(|e| e.warnings.iter().cloned()));
     if let Scope::Untrimmed { .. } = view.scope {
         warnings.push(reason.clone());
     }
@@ -185,10 +200,27 @@ fn plan_one(service: &ObservedService, config: &Config, inv: Invocation) -> Opti
     }
     // Opted out of the waking routing: the executor sees no target group to route.
     let target_groups = if view.wake_on_request { service.target_groups.clone() } else { Vec::new() };
-    Some(PlanEntry { id: service.id.clone(), action, reason, from, to, warnings, target_groups, shared_groups: vec![] })
+    let environment = crate::environment::environment_of(service, config);
+    Some(PlanEntry {
+        id: service.id.clone(),
+        action,
+        reason,
+        from,
+        to,
+        warnings,
+        target_groups,
+        shared_groups: vec![],
+        environment,
+    })
 }
 
-fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation) -> (Action, String) {
+fn decide(
+    s: &ObservedService,
+    view: &TagView,
+    env: Option<&Context>,
+    config: &Config,
+    inv: Invocation,
+) -> (Action, String) {
     if !s.is_active() {
         return (Action::Skip, format!("status is {}, only ACTIVE services are changed", s.status));
     }
@@ -215,27 +247,36 @@ fn decide(s: &ObservedService, view: &TagView, config: &Config, inv: Invocation)
             None => (Action::Skip, why),
         };
     }
-    let keep_alive = match &view.keep_alive {
-        KeepAliveState::Active { until } => Some(describe_keep_alive(view, *until)),
-        KeepAliveState::Inactive => None,
+    let keep_alive = match (&view.keep_alive, env.and_then(|e| Some((&e.name, e.keep_alive.as_ref()?)))) {
+        (KeepAliveState::Active { until }, _) => Some(describe_keep_alive(view, *until)),
+        (KeepAliveState::Inactive, Some((name, (member, until)))) => Some(match until {
+            Some(t) => format!("keep-alive on {member} (environment {name}) until {}", rfc3339(*t)),
+            None => format!("keep-alive on {member} (environment {name}, no end)"),
+        }),
+        (KeepAliveState::Inactive, None) => None,
     };
     let verdict = view.schedule.verdict(inv.now, config.timezone, &config.holidays);
 
+    let facts = Facts { view, env, config, inv, keep_alive, verdict };
     match &view.saved {
-        Some(_) => decide_sleeping(s, view, config, inv, keep_alive, verdict),
-        None => decide_awake(s, view, config, inv, keep_alive, verdict),
+        Some(_) => decide_sleeping(s, facts),
+        None => decide_awake(s, facts),
     }
 }
 
-/// A service carrying saved state: asleep, or half-way through a transition.
-fn decide_sleeping(
-    s: &ObservedService,
-    view: &TagView,
-    config: &Config,
+/// What a decision about one service rests on.
+struct Facts<'a> {
+    view: &'a TagView,
+    env: Option<&'a Context>,
+    config: &'a Config,
     inv: Invocation,
     keep_alive: Option<String>,
     verdict: Verdict,
-) -> (Action, String) {
+}
+
+/// A service carrying saved state: asleep, or half-way through a transition.
+fn decide_sleeping(s: &ObservedService, facts: Facts) -> (Action, String) {
+    let Facts { view, env, config, inv, keep_alive, verdict } = facts;
     let restores = inv.mode.restores();
     if view.scope == Scope::OutOfScope {
         return if restores {
@@ -251,13 +292,24 @@ fn decide_sleeping(
     // clock: waking it at the start of the day only to idle-sleep it an hour later saves nothing.
     // Only with its waking rules in place: a service whose traffic cannot reach the waker (a
     // listener's default action, an opted-out listener, …) would answer 503 all day.
-    let on_request = wakes_on_request(s, view, config) && s.waking == Some(Waking::InPlace);
+    // A member without a load balancer waits for the request that wakes its environment.
+    let on_request = (wakes_on_request(s, view, config) && s.waking == Some(Waking::InPlace))
+        || (s.target_groups.is_empty() && env.is_some_and(|e| e.on_request));
     let wake_reason = keep_alive.or_else(|| (verdict.awake && !inv.force && !on_request).then(|| verdict.why.clone()));
     if on_request && wake_reason.is_none() && verdict.awake && restores && s.desired == 0 {
         return (Action::Skip, "asleep; it sleeps when idle and wakes on its next request (or a keep-alive)".into());
     }
     match (wake_reason, restores) {
-        (Some(why), true) => (restore(s, view, &config.tags.saved), why),
+        (Some(why), true) => match env.and_then(|e| e.waits_for.as_ref()) {
+            Some(first) => (
+                Action::Skip,
+                format!(
+                    "{why}; waits for {first} to have a running task ({}) before it is restored",
+                    config.tags.wake_after
+                ),
+            ),
+            None => (restore(s, view, &config.tags.saved), why),
+        },
         (Some(why), false) => (Action::Skip, format!("{why}; asleep, left for scale-up to restore")),
         // Only `scale-up` leaves the sleeping alone: the other modes put back what woke up.
         (None, _) if inv.mode == Mode::ScaleUp => (Action::Skip, verdict.why),
@@ -266,23 +318,24 @@ fn decide_sleeping(
 }
 
 /// A service without saved state: awake (or a team's deliberate zero).
-fn decide_awake(
-    s: &ObservedService,
-    view: &TagView,
-    config: &Config,
-    inv: Invocation,
-    keep_alive: Option<String>,
-    verdict: Verdict,
-) -> (Action, String) {
+fn decide_awake(s: &ObservedService, facts: Facts) -> (Action, String) {
+    let Facts { view, env, config, inv, keep_alive, verdict } = facts;
     if inv.mode == Mode::ScaleUp {
         return (Action::Skip, "awake: no saved state to restore".into());
     }
     if let Some(keep) = keep_alive {
         return (Action::Skip, keep);
     }
-    let idle = idle_reason(s, view, config, inv);
+    // A member sleeps when idle only with its whole environment.
+    let idle = match env {
+        Some(e) => e.idle.clone(),
+        None => idle_reason(s, view, config, inv),
+    };
     if verdict.awake && !inv.force && idle.is_none() {
         return (Action::Skip, verdict.why);
+    }
+    if let Some(held) = env.and_then(|e| e.held_by.clone()) {
+        return (Action::Skip, held);
     }
     if s.desired == 0 {
         return (Action::Skip, "desired count is 0 and nothing was saved: a team chose zero, left as is".into());
@@ -429,6 +482,9 @@ impl fmt::Display for Plan {
 
 mod input;
 pub use input::{requests_needed, targets_needed, waking_needed};
+
+mod together;
+use together::Context;
 
 #[cfg(test)]
 mod tests;

@@ -275,3 +275,9 @@ mod idle_tests;
 
 #[cfg(test)]
 mod scanner_tests;
+
+#[cfg(test)]
+mod environment_tests;
+
+#[cfg(test)]
+mod environment_overlap_tests;

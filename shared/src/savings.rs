@@ -44,6 +44,44 @@ pub struct Savings {
     pub usd_saved: f64,
     /// Asleep or restored services without a dollar figure (Spot, EC2, unknown size).
     pub not_estimated: u32,
+    /// The same figures per environment, most hourly cost avoided first (then most saved).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_environment: Vec<EnvironmentSavings>,
+}
+
+/// One environment's share of the run's savings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EnvironmentSavings {
+    pub environment: String,
+    pub asleep_services: u32,
+    pub asleep_tasks: u64,
+    pub hourly_usd_avoided: f64,
+    pub restored_services: u32,
+    pub usd_saved: f64,
+}
+
+/// The totals of each environment's members, largest first.
+pub fn by_environment<'a>(costs: impl IntoIterator<Item = (&'a str, &'a ServiceCost)>) -> Vec<EnvironmentSavings> {
+    let mut grouped: std::collections::BTreeMap<&str, Vec<&ServiceCost>> = std::collections::BTreeMap::new();
+    for (env, cost) in costs {
+        grouped.entry(env).or_default().push(cost);
+    }
+    let mut out: Vec<EnvironmentSavings> = grouped
+        .into_iter()
+        .map(|(env, costs)| {
+            let t = totals(costs);
+            EnvironmentSavings {
+                environment: env.to_string(),
+                asleep_services: t.asleep_services,
+                asleep_tasks: t.asleep_tasks,
+                hourly_usd_avoided: t.hourly_usd_avoided,
+                restored_services: t.restored_services,
+                usd_saved: t.usd_saved,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.hourly_usd_avoided.total_cmp(&a.hourly_usd_avoided).then(b.usd_saved.total_cmp(&a.usd_saved)));
+    out
 }
 
 /// Where a service stands after its outcome, as far as money is concerned.

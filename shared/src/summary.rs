@@ -85,6 +85,9 @@ pub struct ServiceReport {
     pub arn: String,
     pub cluster: String,
     pub service: String,
+    /// The environment it is a member of, if any (`ENVIRONMENT_TAG_KEYS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     pub action: Reported,
     /// Put to sleep for lack of requests (`reconcile`'s idle sleep), not by its schedule.
     #[serde(skip)]
@@ -124,6 +127,7 @@ impl Summary {
                     arn: o.entry.id.arn,
                     cluster: o.entry.id.cluster,
                     service: o.entry.id.name,
+                    environment: o.entry.environment,
                     action,
                     idle: matches!(o.entry.action, Action::ScaleDown { idle: true, .. }),
                     reason: o.entry.reason,
@@ -160,6 +164,9 @@ impl Summary {
             report.cost = cost;
         }
         self.savings = totals(self.services.iter().filter_map(|s| s.cost.as_ref()));
+        self.savings.by_environment = crate::savings::by_environment(
+            self.services.iter().filter_map(|s| Some((s.environment.as_deref()?, s.cost.as_ref()?))),
+        );
     }
 
     /// Services that failed or that the run's deadline left untouched: either makes the

@@ -137,7 +137,7 @@ pub fn saved_state(service: &ObservedService, config: &Config) -> Option<Result<
     service.tags.get(&config.tags.saved).map(|v| SavedState::parse(v))
 }
 
-fn scope_of(service: &ObservedService, config: &Config) -> Scope {
+pub(crate) fn scope_of(service: &ObservedService, config: &Config) -> Scope {
     let key = &config.scope_tag_key;
     let sources = [(Source::Service, &service.tags), (Source::Cluster, &service.cluster_tags)];
     for (source, tags) in sources {
@@ -204,7 +204,7 @@ fn keep_alive_of(
     best
 }
 
-fn lasts_longer(a: &KeepAliveState, b: &KeepAliveState) -> bool {
+pub(crate) fn lasts_longer(a: &KeepAliveState, b: &KeepAliveState) -> bool {
     match (a, b) {
         (KeepAliveState::Inactive, _) => false,
         (_, KeepAliveState::Inactive) => true,

@@ -75,6 +75,7 @@ struct Payload {
     cluster: Option<String>,
     service: Option<String>,
     tag: Option<TagPayload>,
+    environment: Option<String>,
     hours: Option<f64>,
     until: Option<String>,
     dry_run: Option<bool>,
@@ -89,7 +90,7 @@ struct TagPayload {
 }
 
 const ACCEPTED: &str =
-    "accepted: {\"cluster\": \"...\", \"service\": \"...\"} or {\"tag\": {\"key\": \"...\", \"value\": \"...\"}}, \
+    "accepted: {\"cluster\": \"...\", \"service\": \"...\"}, {\"environment\": \"...\"} or {\"tag\": {\"key\": \"...\", \"value\": \"...\"}}, \
 plus \"hours\": N or \"until\": \"<RFC 3339>\"; optional \"dry_run\", \"now\"";
 
 /// ECS names clusters and services with at most 255 characters; tag keys have 128, values 256.
@@ -112,31 +113,8 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
         }
         refuse_nulls(tag, "`tag`")?;
     }
-    let p: Payload = serde_json::from_value(payload.clone()).map_err(|e| bad(e.to_string()))?;
-    let field = |name: &str, v: String, max: usize| {
-        let v = v.trim().to_string();
-        if v.is_empty() {
-            Err(bad(format!("`{name}` is empty")))
-        } else if v.chars().count() > max {
-            Err(bad(format!("`{name}` = {:?} is longer than {max} characters", echo(&v))))
-        } else {
-            Ok(v)
-        }
-    };
-    let selector = match (p.cluster, p.service, p.tag) {
-        (Some(cluster), Some(service), None) => Selector::Service {
-            cluster: field("cluster", cluster, MAX_NAME_CHARS)?,
-            service: field("service", service, MAX_NAME_CHARS)?,
-        },
-        (Some(cluster), None, None) => Selector::Cluster { cluster: field("cluster", cluster, MAX_NAME_CHARS)? },
-        (None, None, Some(t)) => Selector::Tag {
-            key: field("tag.key", t.key, MAX_TAG_KEY_CHARS)?,
-            value: field("tag.value", t.value, MAX_TAG_VALUE_CHARS)?,
-        },
-        (None, Some(_), None) => return Err(bad("`service` needs its `cluster`".into())),
-        (None, None, None) => return Err(bad("name a `cluster` (and `service`) or a `tag`".into())),
-        _ => return Err(bad("give either `cluster`/`service` or `tag`, not both".into())),
-    };
+    let mut p: Payload = serde_json::from_value(payload.clone()).map_err(|e| bad(e.to_string()))?;
+    let selector = selector_of(&mut p, config)?;
     let dry_run = config.dry_run || p.dry_run.unwrap_or(false);
     let now = match p.now {
         None => crate::clock::whole_seconds(clock),
@@ -181,6 +159,48 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
     Ok(WakeRequest { selector, until: crate::clock::whole_seconds(until), now, dry_run, origin: WakeOrigin::Engineer })
 }
 
+/// What the payload names: a service, a cluster, an environment or a tag (taken out of `p`).
+fn selector_of(p: &mut Payload, config: &Config) -> Result<Selector, PayloadError> {
+    let bad = |m: String| PayloadError(format!("{m} ({ACCEPTED})"));
+    let field = |name: &str, v: String, max: usize| {
+        let v = v.trim().to_string();
+        if v.is_empty() {
+            Err(bad(format!("`{name}` is empty")))
+        } else if v.chars().count() > max {
+            Err(bad(format!("`{name}` = {:?} is longer than {max} characters", echo(&v))))
+        } else {
+            Ok(v)
+        }
+    };
+    let selector = match (p.cluster.take(), p.service.take(), p.tag.take(), p.environment.take()) {
+        (None, None, None, Some(name)) => {
+            if config.environment_tag_keys.is_empty() {
+                return Err(bad("`environment`: environments are off here (ENVIRONMENT_TAG_KEYS=none)".into()));
+            }
+            Selector::Environment {
+                name: field("environment", name, MAX_TAG_VALUE_CHARS)?,
+                keys: config.environment_tag_keys.clone(),
+            }
+        }
+        (_, _, _, Some(_)) => return Err(bad("give either `environment` or `cluster`/`service` or `tag`".into())),
+        (Some(cluster), Some(service), None, None) => Selector::Service {
+            cluster: field("cluster", cluster, MAX_NAME_CHARS)?,
+            service: field("service", service, MAX_NAME_CHARS)?,
+        },
+        (Some(cluster), None, None, None) => Selector::Cluster { cluster: field("cluster", cluster, MAX_NAME_CHARS)? },
+        (None, None, Some(t), None) => Selector::Tag {
+            key: field("tag.key", t.key, MAX_TAG_KEY_CHARS)?,
+            value: field("tag.value", t.value, MAX_TAG_VALUE_CHARS)?,
+        },
+        (None, Some(_), None, None) => return Err(bad("`service` needs its `cluster`".into())),
+        (None, None, None, None) => {
+            return Err(bad("name a `cluster` (and `service`), an `environment` or a `tag`".into()))
+        }
+        _ => return Err(bad("give either `cluster`/`service` or `tag`, not both".into())),
+    };
+    Ok(selector)
+}
+
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -214,8 +234,33 @@ pub async fn wake<F: Fleet>(
     deadline: Option<Instant>,
 ) -> Result<WakeReport, WakeError> {
     let before = Counters::read(fleet);
-    let observation = fleet.select(&req.selector).await.map_err(WakeError::Discovery)?;
+    let observation = select_together(fleet, config, &req.selector).await.map_err(WakeError::Discovery)?;
     wake_selected(fleet, config, req, deadline, observation, before).await
+}
+
+/// What `selector` names, with the other members of every environment among it: a wake of one
+/// member wakes its environment.
+pub(crate) async fn select_together<F: Fleet>(
+    fleet: &F,
+    config: &Config,
+    selector: &Selector,
+) -> Result<crate::fleet::Observation, CallError> {
+    match selector {
+        Selector::Environment { name, .. } => {
+            let mut o = crate::environment::members(fleet, config, name).await?;
+            if o.missing.is_empty() {
+                // Named as a whole: its protected members are left as they are, not refused.
+                o.services.retain(|s| {
+                    !matches!(crate::tags::scope_of(s, config), Scope::Protected { .. } | Scope::Untrimmed { .. })
+                });
+            }
+            Ok(o)
+        }
+        _ => {
+            let selected = fleet.select(selector).await?;
+            crate::environment::with_members(fleet, config, selected).await
+        }
+    }
 }
 
 /// `wake` on what `req.selector` selected already (the waker reads the service first, to know how
@@ -344,6 +389,7 @@ async fn keep_alive_all<F: ChangeService>(
                     warnings: view.warnings.clone(),
                     target_groups: s.target_groups.clone(),
                     shared_groups: vec![],
+                    environment: crate::environment::environment_of(&s, config),
                 };
                 let not_reached = error.is_none();
                 Outcome { entry, steps: vec![], error, not_reached, second_pass: false }

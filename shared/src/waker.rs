@@ -148,7 +148,7 @@ pub async fn decide<F: Fleet>(
     }
     let before = Counters::read(fleet);
     let selector = Selector::Service { cluster: id.cluster.clone(), service: id.name.clone() };
-    let observation = match fleet.select(&selector).await {
+    let observation = match crate::wake::select_together(fleet, config, &selector).await {
         Ok(o) => o,
         Err(e) => return Answer::Retrying { service: id.name, why: format!("reading the fleet failed: {e}") },
     };
@@ -156,6 +156,7 @@ pub async fn decide<F: Fleet>(
         let host = click::host_of(request).unwrap_or_default();
         let tokens = config.wake_token_key.as_deref().map(|k| Tokens::new(k.as_bytes()));
         let tokens = tokens.as_ref().unwrap_or(&recent.tokens);
+        let pressed = matches!(knock, Knock::Pressed { .. });
         match knock {
             Knock::Pressed { token } => {
                 if let Err(why) = tokens.check(&token, &id.arn, &host, clock) {
@@ -174,12 +175,14 @@ pub async fn decide<F: Fleet>(
                     Answer::Asleep { service: id.name }
                 };
             }
-            // Already woken (by the button, a run, an engineer): only its routing is left.
-            Knock::Look => return route_back(config, fleet, &id).await,
+            // Already woken (by the button, a run, an engineer): only its routing is left, and
+            // the members of its environment still asleep (one waiting for another, `wake-after`).
+            Knock::Look if !others_asleep(config, &observation) => return route_back(config, fleet, &id).await,
+            Knock::Look => {}
         }
         let answer = restore(config, fleet, &id, clock, answer_by, observation, before, recent).await;
         return match answer {
-            Answer::Waking { service } => Answer::Pressed { service },
+            Answer::Waking { service } if pressed => Answer::Pressed { service },
             other => other,
         };
     }
@@ -215,6 +218,11 @@ async fn mode_of<F: Fleet>(config: &Config, fleet: &F, observation: &Observation
 /// Whether the service sleeps by this tool (saved state, no task wanted): only then is a button shown.
 fn is_asleep(config: &Config, observation: &Observation) -> bool {
     observation.services.first().is_some_and(|s| s.desired == 0 && s.tags.contains_key(&config.tags.saved))
+}
+
+/// Whether a member of the asked service's environment is still asleep.
+fn others_asleep(config: &Config, observation: &Observation) -> bool {
+    observation.services.iter().skip(1).any(|s| s.desired == 0 && s.tags.contains_key(&config.tags.saved))
 }
 
 /// A service already awake behind its waking rule: put its routing back once healthy, write nothing else.

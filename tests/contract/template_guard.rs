@@ -444,6 +444,12 @@ const EDGES: &[(&str, &str, &[&str], &[&str])] = &[
     ),
     ("WakeOn", "WAKE_ON", &["auto", "visit", "click"], &["Click", "clicks", "off"]),
     (
+        "EnvironmentTagKeys",
+        "ENVIRONMENT_TAG_KEYS",
+        &["none", "cost-saver:environment,aws:cloudformation:stack-name", "app", "a,b,c,d,e,f,g,h,i,j", "team env"],
+        &["a,b,c,d,e,f,g,h,i,j,k", "a{b}", "a,{b}"],
+    ),
+    (
         "WakeOnRequestMinutes",
         "WAKE_ON_REQUEST_MINUTES",
         &["1", "9", "10", "99", "100", "999", "1000", "1299", "1300", "1399", "1400", "1439", "1440"],

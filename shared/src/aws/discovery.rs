@@ -215,6 +215,26 @@ impl AwsFleet {
         Ok(services)
     }
 
+    /// Adds every service tagged `key=value`, and every service of every cluster so tagged.
+    pub(super) async fn add_tagged(
+        &self,
+        key: &str,
+        value: &str,
+        by_cluster: &mut BTreeMap<String, BTreeSet<String>>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), CallError> {
+        let (clusters, services): (Vec<String>, Vec<String>) = self
+            .tagged(&["ecs:cluster", "ecs:service"], key, Some(value))
+            .await?
+            .into_iter()
+            .map(|(arn, _)| arn)
+            .partition(|arn| arn.contains(":cluster/"));
+        for arn in services.into_iter().chain(self.list_services_of(&clusters).await?) {
+            add_service(by_cluster, arn, warnings);
+        }
+        Ok(())
+    }
+
     /// `list_services` of several clusters in parallel, in the order given.
     pub(super) async fn list_services_of(&self, clusters: &[String]) -> Result<Vec<String>, CallError> {
         let lists: Vec<_> = stream::iter(clusters.to_vec())
