@@ -277,7 +277,7 @@ mod idle_tests;
 mod scanner_tests;
 
 #[cfg(test)]
-mod environment_tests;
+pub(crate) mod environment_tests;
 
 #[cfg(test)]
 mod environment_overlap_tests;

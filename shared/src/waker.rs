@@ -35,9 +35,13 @@ use crate::routing::matching;
 use crate::run::Counters;
 use crate::wake::{wake_selected, WakeError, WakeOrigin, WakeRequest};
 use click::{Knock, Tokens, WakeOn};
+use progress::Progress;
 
 pub mod click;
+mod keep_awake;
 mod page;
+pub mod progress;
+mod progress_page;
 
 pub use page::{page, respond};
 
@@ -55,8 +59,9 @@ const RULES_KEPT: StdDuration = StdDuration::from_secs(10);
 /// What the waker decided for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// The service is waking (or awake, its routing not yet restored): reload until it answers.
-    Waking { service: String },
+    /// The service is waking (or awake, its routing not yet restored): reload until it answers;
+    /// with how far its environment is, when the waker read it.
+    Waking { service: String, progress: Option<Progress> },
     /// A transient problem (AWS throttled, a write failed): reload and try again.
     Retrying { service: String, why: String },
     /// This request cannot wake anything: a page that does not reload.
@@ -75,11 +80,21 @@ pub enum Answer {
     BadButton { service: String, why: String },
 }
 
+impl Answer {
+    /// The service a `Waking` answer is for.
+    pub fn waking(&self) -> Option<&str> {
+        match self {
+            Answer::Waking { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+}
+
 /// Services this process woke recently, and the waking groups' rules it read, so bursts cost
 /// no AWS calls.
 #[derive(Debug)]
 pub struct RecentlyWoken {
-    woken: Mutex<BTreeMap<String, (Instant, String)>>,
+    woken: Mutex<BTreeMap<String, (Instant, String, Progress)>>,
     rules: Mutex<BTreeMap<String, (Instant, Vec<ListenerRule>)>>,
     /// The buttons' key when the deployment gives none (`WAKE_TOKEN_KEY`): this process's own.
     tokens: Tokens,
@@ -92,15 +107,17 @@ impl Default for RecentlyWoken {
 }
 
 impl RecentlyWoken {
-    fn get(&self, service_arn: &str) -> Option<String> {
+    fn get(&self, service_arn: &str) -> Option<(String, Option<Progress>)> {
         let map = self.woken.lock().expect("recently woken poisoned");
-        map.get(service_arn).filter(|(at, _)| at.elapsed() < RECENTLY_WOKEN).map(|(_, name)| name.clone())
+        map.get(service_arn)
+            .filter(|(at, _, _)| at.elapsed() < RECENTLY_WOKEN)
+            .map(|(_, name, progress)| (name.clone(), Some(progress.clone())))
     }
 
-    fn insert(&self, service_arn: &str, service: &str) {
+    pub(super) fn insert(&self, service_arn: &str, service: &str, progress: &Progress) {
         let mut map = self.woken.lock().expect("recently woken poisoned");
-        map.retain(|_, (at, _)| at.elapsed() < RECENTLY_WOKEN);
-        map.insert(service_arn.to_string(), (Instant::now(), service.to_string()));
+        map.retain(|_, (at, _, _)| at.elapsed() < RECENTLY_WOKEN);
+        map.insert(service_arn.to_string(), (Instant::now(), service.to_string(), progress.clone()));
     }
 
     fn rules(&self, target_group: &str) -> Option<Vec<ListenerRule>> {
@@ -116,8 +133,8 @@ impl RecentlyWoken {
 }
 
 /// Decides and acts for one request: finds the service from the rule it came through, decides
-/// how it may be woken, and restores it with a keep-alive from the real `clock` when it may,
-/// starting nothing after `answer_by`.
+/// how it may be woken, and restores it (and the rest of its environment) with a keep-alive from
+/// the real `clock` when it may, starting nothing after `answer_by`.
 pub async fn decide<F: Fleet>(
     config: &Config,
     fleet: &F,
@@ -139,54 +156,98 @@ pub async fn decide<F: Fleet>(
         tracing::warn!(target_group, service = %id.arn, "{why}");
         return Answer::Refused { why };
     }
-    let knock = click::knock_of(request);
-    if let Some(service) = recent.get(&id.arn) {
-        return match knock {
+    let own_key = config.wake_token_key.as_deref().map(|k| Tokens::new(k.as_bytes()));
+    let knock = Knocked {
+        request,
+        knock: click::knock_of(request),
+        host: click::host_of(request).unwrap_or_default(),
+        tokens: own_key.as_ref().unwrap_or(&recent.tokens),
+        clock,
+        answer_by,
+    };
+    let answer = act(config, fleet, &knock, &id, &rule, recent).await;
+    match answer {
+        // The page's keep-awake buttons post the same kind of token as the wake button.
+        Answer::Waking { service, progress: Some(mut p) } => {
+            p.token = Some(knock.tokens.issue(&id.arn, &knock.host, clock));
+            Answer::Waking { service, progress: Some(p) }
+        }
+        other => other,
+    }
+}
+
+/// One request as the waker reads it, with what it answers by.
+struct Knocked<'a> {
+    request: &'a AlbTargetGroupRequest,
+    knock: Knock,
+    host: String,
+    tokens: &'a Tokens,
+    clock: DateTime<Utc>,
+    answer_by: Instant,
+}
+
+/// What the request does to the service `id` it came for (and its environment).
+async fn act<F: Fleet>(
+    config: &Config,
+    fleet: &F,
+    k: &Knocked<'_>,
+    id: &ServiceId,
+    rule: &ListenerRule,
+    recent: &RecentlyWoken,
+) -> Answer {
+    let extend = matches!(k.knock, Knock::Pressed { hours: Some(_), .. });
+    if let (false, Some((service, progress))) = (extend, recent.get(&id.arn)) {
+        return match k.knock {
             Knock::Pressed { .. } => Answer::Pressed { service },
-            _ => Answer::Waking { service },
+            _ => Answer::Waking { service, progress },
         };
     }
     let before = Counters::read(fleet);
     let selector = Selector::Service { cluster: id.cluster.clone(), service: id.name.clone() };
     let observation = match crate::wake::select_together(fleet, config, &selector).await {
         Ok(o) => o,
-        Err(e) => return Answer::Retrying { service: id.name, why: format!("reading the fleet failed: {e}") },
+        Err(e) => return Answer::Retrying { service: id.name.clone(), why: format!("reading the fleet failed: {e}") },
     };
-    if mode_of(config, fleet, &observation, &rule).await == WakeOn::Click {
-        let host = click::host_of(request).unwrap_or_default();
-        let tokens = config.wake_token_key.as_deref().map(|k| Tokens::new(k.as_bytes()));
-        let tokens = tokens.as_ref().unwrap_or(&recent.tokens);
-        let pressed = matches!(knock, Knock::Pressed { .. });
-        match knock {
-            Knock::Pressed { token } => {
-                if let Err(why) = tokens.check(&token, &id.arn, &host, clock) {
+    if let Knock::Pressed { token, hours: Some(hours) } = &k.knock {
+        if let Err(why) = k.tokens.check(token, &id.arn, &k.host, k.clock) {
+            tracing::warn!(service = %id, "{why}");
+            return Answer::BadButton { service: id.name.clone(), why: why.into() };
+        }
+        return keep_awake::extend(config, fleet, id, *hours, (k.clock, k.answer_by), observation, before).await;
+    }
+    if mode_of(config, fleet, &observation, rule).await == WakeOn::Click {
+        match &k.knock {
+            Knock::Pressed { token, .. } => {
+                if let Err(why) = k.tokens.check(token, &id.arn, &k.host, k.clock) {
                     tracing::warn!(service = %id, "{why}");
-                    return Answer::BadButton { service: id.name, why: why.into() };
+                    return Answer::BadButton { service: id.name.clone(), why: why.into() };
                 }
             }
             Knock::Forged { why } => {
                 tracing::warn!(service = %id, "{why}");
-                return Answer::BadButton { service: id.name, why: why.into() };
+                return Answer::BadButton { service: id.name.clone(), why: (*why).into() };
             }
             Knock::Look if is_asleep(config, &observation) => {
-                return if page::is_browser(request) {
-                    Answer::Confirm { token: tokens.issue(&id.arn, &host, clock), service: id.name }
+                return if page::is_browser(k.request) {
+                    Answer::Confirm { token: k.tokens.issue(&id.arn, &k.host, k.clock), service: id.name.clone() }
                 } else {
-                    Answer::Asleep { service: id.name }
+                    Answer::Asleep { service: id.name.clone() }
                 };
             }
             // Already woken (by the button, a run, an engineer): only its routing is left, and
             // the members of its environment still asleep (one waiting for another, `wake-after`).
-            Knock::Look if !others_asleep(config, &observation) => return route_back(config, fleet, &id).await,
+            Knock::Look if !others_asleep(config, &observation) => {
+                return route_back(config, fleet, id, &observation, k.clock).await
+            }
             Knock::Look => {}
         }
-        let answer = restore(config, fleet, &id, clock, answer_by, observation, before, recent).await;
+        let answer = restore(config, fleet, id, (k.clock, k.answer_by), observation, before, recent).await;
         return match answer {
-            Answer::Waking { service } if pressed => Answer::Pressed { service },
+            Answer::Waking { service, .. } if matches!(k.knock, Knock::Pressed { .. }) => Answer::Pressed { service },
             other => other,
         };
     }
-    restore(config, fleet, &id, clock, answer_by, observation, before, recent).await
+    restore(config, fleet, id, (k.clock, k.answer_by), observation, before, recent).await
 }
 
 /// The service's mode: its tags, its cluster's, its listener's (on the rule that took the
@@ -226,22 +287,26 @@ fn others_asleep(config: &Config, observation: &Observation) -> bool {
 }
 
 /// A service already awake behind its waking rule: put its routing back once healthy, write nothing else.
-async fn route_back<F: Fleet>(config: &Config, fleet: &F, id: &ServiceId) -> Answer {
+async fn route_back<F: Fleet>(
+    config: &Config,
+    fleet: &F,
+    id: &ServiceId,
+    observation: &Observation,
+    clock: DateTime<Utc>,
+) -> Answer {
     if let (Some(routing), false) = (config.routing(), config.dry_run) {
         let done = crate::routing::release_services(fleet, &config.tags.saved, routing, std::slice::from_ref(id)).await;
         tracing::info!(service = %id, routing = ?done, "already awake");
     }
-    Answer::Waking { service: id.name.clone() }
+    Answer::Waking { service: id.name.clone(), progress: Some(Progress::of(config, observation, None, clock)) }
 }
 
 /// Restores the service as `wake` does, with the request's keep-alive.
-#[allow(clippy::too_many_arguments)]
 async fn restore<F: Fleet>(
     config: &Config,
     fleet: &F,
     id: &ServiceId,
-    clock: DateTime<Utc>,
-    answer_by: Instant,
+    (clock, answer_by): (DateTime<Utc>, Instant),
     observation: Observation,
     before: Counters,
     recent: &RecentlyWoken,
@@ -254,6 +319,7 @@ async fn restore<F: Fleet>(
         origin: WakeOrigin::Request,
     };
     let name = id.name.clone();
+    let selected = observation.clone();
     match wake_selected(fleet, config, &request, Some(answer_by), observation, before).await {
         Ok(report) if report.summary.failures().next().is_some() => {
             let why = report.summary.failures().filter_map(|f| f.error.clone()).collect::<Vec<_>>().join("; ");
@@ -266,8 +332,9 @@ async fn restore<F: Fleet>(
                 return Answer::DryRun { service: name };
             }
             tracing::info!(service = %id, woken = report.summary.count(Reported::WokenByRequest), "woken by a request");
-            recent.insert(&id.arn, &id.name);
-            Answer::Waking { service: name }
+            let progress = Progress::of(config, &selected, Some(&report), clock);
+            recent.insert(&id.arn, &id.name, &progress);
+            Answer::Waking { service: name, progress: Some(progress) }
         }
         Err(e @ WakeError::Discovery(_)) => Answer::Retrying { service: name, why: e.to_string() },
         Err(e) => Answer::Refused { why: format!("{name} cannot be woken by a request: {e}") },
@@ -402,3 +469,6 @@ mod tests;
 
 #[cfg(test)]
 mod burst_tests;
+
+#[cfg(test)]
+mod environment_page_tests;

@@ -15,7 +15,7 @@ const APP: &str = "<!doctype html><html><head><title>pr-101</title></head><body>
 
 /// Serves `/` on 127.0.0.1: the waker's `answer` for the first `waking` requests, then the app,
 /// as the load balancer does once routing is restored. Counts the page loads.
-fn serve(answer: Answer, waking: u32) -> (u16, Arc<AtomicU32>) {
+pub(crate) fn serve(answer: Answer, waking: u32) -> (u16, Arc<AtomicU32>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let loads = Arc::new(AtomicU32::new(0));
@@ -84,7 +84,7 @@ fn chromium_at(port: u16, path: &str, extra: &[&str]) -> String {
 
 #[test]
 fn the_waking_page_reloads_until_the_app_answers() {
-    let (port, loads) = serve(Answer::Waking { service: "pr-101-web".into() }, 2);
+    let (port, loads) = serve(Answer::Waking { service: "pr-101-web".into(), progress: None }, 2);
     // Virtual time: the page's 10-second reloads happen without the test waiting for them.
     let dom = chromium(port, &["--virtual-time-budget=60000", "--dump-dom"]);
     assert!(dom.contains("APP READY"), "the browser did not reach the app: {dom}");
@@ -110,7 +110,7 @@ fn the_dry_run_page_never_reloads() {
 
 #[test]
 fn the_waking_page_renders() {
-    let (port, _) = serve(Answer::Waking { service: "pr-101-web".into() }, u32::MAX);
+    let (port, _) = serve(Answer::Waking { service: "pr-101-web".into(), progress: None }, u32::MAX);
     let shot = testkit::project_root().join("target/waker-page.png");
     let _ = std::fs::remove_file(&shot);
     chromium(
@@ -196,7 +196,7 @@ fn serve_button() -> (u16, Arc<std::sync::Mutex<Presses>>) {
                 }
                 request.body = Some(body);
                 let verdict = match knock_of(&request) {
-                    Knock::Pressed { token } => match tokens.check(&token, SERVICE_ARN, &host, now) {
+                    Knock::Pressed { token, .. } => match tokens.check(&token, SERVICE_ARN, &host, now) {
                         Ok(()) => "pressed".to_string(),
                         Err(why) => why.to_string(),
                     },

@@ -7,7 +7,7 @@ use crate::model::{Forward, RuleCondition};
 use crate::plan::{Invocation, Mode};
 use crate::run::run;
 use crate::summary::Reported;
-use crate::waker::{decide, knock_for, test_deadline, Answer, RecentlyWoken};
+use crate::waker::{decide, knock_for, test_deadline, RecentlyWoken};
 
 const KEY: &str = "cost-saver:wakes";
 const OPT_OUT: &str = "cost-saver:wake-on-request";
@@ -158,7 +158,7 @@ async fn a_preview_sleeps_behind_its_swapped_rule_and_gets_it_back_exactly_when_
     f.set_healthy(WEB_TG, false);
     let knock = knock_for(&waking, WEB_HOST);
     let answer = decide(&c, &f, &knock, at("2026-11-20T21:30:00Z"), &RecentlyWoken::default(), test_deadline()).await;
-    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
+    assert_eq!(answer.waking(), Some("pr-101-web"));
     assert_eq!(f.service("previews", "pr-101-web").desired, 2);
     assert_eq!(ours(&f).len(), 1, "routing kept until healthy");
     let waiting = run(&f, &c, inv(Mode::Reconcile, "2026-11-20T21:31:00Z"), None).await.unwrap();
@@ -336,7 +336,7 @@ async fn a_hundred_and_fifty_previews_sleep_on_one_alb_within_its_quotas() {
         let knock = knock_for(&waking, &format!("pr-{i}.example.com"));
         let answer =
             decide(&c, &f, &knock, at("2026-11-21T10:00:00Z"), &RecentlyWoken::default(), test_deadline()).await;
-        assert_eq!(answer, Answer::Waking { service: format!("pr-{i}") });
+        assert_eq!(answer.waking(), Some(format!("pr-{i}").as_str()));
         assert_eq!(f.service("previews", &format!("pr-{i}")).desired, 1);
     }
     run(&f, &c, inv(Mode::ScaleUp, "2026-11-23T08:00:00Z"), None).await.unwrap();

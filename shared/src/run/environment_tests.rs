@@ -13,27 +13,27 @@ use crate::summary::Reported;
 use crate::wake::{parse_wake, wake, WakeError};
 use crate::waker::{decide, Answer, RecentlyWoken};
 
-pub(super) const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
+pub(crate) const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/previews/1";
 const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/previews/1/443";
-pub(super) const HOST: &str = "pr-101.previews.example.com";
-pub(super) const MEMBERS: [&str; 3] = ["pr-101-web", "pr-101-api", "pr-101-worker"];
-pub(super) const API_BOUNDS: Bounds = Bounds { min: 1, max: 4, suspended: Suspension::NONE };
-pub(super) const FRIDAY_EVENING: &str = "2026-11-20T20:00:00Z";
+pub(crate) const HOST: &str = "pr-101.previews.example.com";
+pub(crate) const MEMBERS: [&str; 3] = ["pr-101-web", "pr-101-api", "pr-101-worker"];
+pub(crate) const API_BOUNDS: Bounds = Bounds { min: 1, max: 4, suspended: Suspension::NONE };
+pub(crate) const FRIDAY_EVENING: &str = "2026-11-20T20:00:00Z";
 const FRIDAY_11: &str = "2026-11-20T11:00:00Z";
 const ENV: &str = "cost-saver:environment";
 const KEEP: &str = "cost-saver:keep-alive";
 const SAVED: &str = "cost-saver:saved";
 
-pub(super) fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-pub(super) fn inv(mode: Mode, now: &str) -> Invocation {
+pub(crate) fn inv(mode: Mode, now: &str) -> Invocation {
     Invocation { mode, now: at(now), dry_run: false, force: false }
 }
 
-pub(super) fn config(extra: &[(&str, &str)]) -> Config {
+pub(crate) fn config(extra: &[(&str, &str)]) -> Config {
     let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     Config::from_lookup(move |k| match k {
         "WAKER_FUNCTION_ARN" => Some(WAKER.to_string()),
@@ -43,13 +43,13 @@ pub(super) fn config(extra: &[(&str, &str)]) -> Config {
     .unwrap()
 }
 
-fn group(name: &str) -> String {
+pub(crate) fn group(name: &str) -> String {
     format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/1")
 }
 
 /// `pr-101`: web on its host, api on the same host's `/api/*`, a worker with no load balancer;
 /// `pr-202`: one web service of its own environment; `solo`: a service in no environment.
-pub(super) fn fleet() -> MemoryFleet {
+pub(crate) fn fleet() -> MemoryFleet {
     let f = MemoryFleet::new();
     f.add_cluster("previews", &[("Environment", "preview")]);
     f.add_task_definition(
@@ -81,7 +81,7 @@ pub(super) fn fleet() -> MemoryFleet {
 }
 
 /// The waking group a sleeping service's rule forwards to.
-pub(super) fn waking_group(f: &MemoryFleet, service: &str) -> Option<String> {
+pub(crate) fn waking_group(f: &MemoryFleet, service: &str) -> Option<String> {
     f.rules()
         .into_iter()
         .find(|r| {
@@ -92,7 +92,7 @@ pub(super) fn waking_group(f: &MemoryFleet, service: &str) -> Option<String> {
 }
 
 /// A browser's request to the web host, through the waking group, at `now`.
-pub(super) async fn visit(f: &MemoryFleet, c: &Config, now: &str, recent: &RecentlyWoken) -> Answer {
+pub(crate) async fn visit(f: &MemoryFleet, c: &Config, now: &str, recent: &RecentlyWoken) -> Answer {
     let Some(waking) = waking_group(f, "pr-101-web") else {
         return Answer::Refused { why: "web is not behind the waker".into() };
     };
@@ -116,7 +116,7 @@ async fn one_request_to_the_web_host_wakes_every_member_with_the_same_keep_alive
     assert_eq!(report(&down, "solo").environment, None);
 
     let answer = visit(&f, &c, "2026-11-20T21:03:00Z", &RecentlyWoken::default()).await;
-    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
+    assert_eq!(answer.waking(), Some("pr-101-web"));
     assert_eq!(desired(&f), [2, 3, 1], "every member restored");
     assert_eq!(f.service("previews", "pr-101-api").scaling, Some(API_BOUNDS));
     let keeps: Vec<String> = MEMBERS.iter().map(|m| f.service("previews", m).tags[KEEP].clone()).collect();
@@ -249,7 +249,7 @@ async fn an_idle_environment_sleeps_as_one_and_a_request_to_any_member_keeps_it_
     assert_eq!(desired(&f), [0, 0, 0], "{:?}", report(&next, "pr-101-worker"));
     assert!(report(&next, "pr-101-worker").reason.contains("wakes on its next request"));
     let answer = visit(&f, &c, "2026-11-20T12:05:00Z", &RecentlyWoken::default()).await;
-    assert_eq!(answer, Answer::Waking { service: "pr-101-web".into() });
+    assert_eq!(answer.waking(), Some("pr-101-web"));
     assert_eq!(desired(&f), [2, 3, 1]);
 }
 

@@ -90,6 +90,9 @@ pub const TOKEN_MINUTES: i64 = 10;
 /// The form field the page posts.
 pub const FIELD: &str = "cost-saver-wake";
 
+/// The keep-awake buttons' field: how many hours from now.
+pub const HOURS_FIELD: &str = "hours";
+
 /// Signs and checks the buttons' tokens with this deployment's key.
 #[derive(Clone)]
 pub struct Tokens {
@@ -152,8 +155,9 @@ impl Tokens {
 /// What a request to a service in click mode asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Knock {
-    /// The page's button: a `POST` with a token (checked by the caller against the service).
-    Pressed { token: String },
+    /// The page's button: a `POST` with a token (checked by the caller against the service);
+    /// `hours` from a keep-awake button.
+    Pressed { token: String, hours: Option<u32> },
     /// A `POST` that is not the page's button, or comes from another site.
     Forged { why: &'static str },
     /// Anything else: a browser gets the button, others a 503.
@@ -184,13 +188,17 @@ pub fn knock_of(request: &AlbTargetGroupRequest) -> Knock {
         (Some(b), false) => b.clone(),
         (None, _) => String::new(),
     };
-    let token = body.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == FIELD)
-            .then(|| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
-    });
-    match token {
-        Some(token) => Knock::Pressed { token },
+    let field = |name: &str| {
+        body.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == name)
+                .then(|| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
+        })
+    };
+    // A keep-awake button's hours; anything but a whole number is no keep-awake at all.
+    let hours = field(HOURS_FIELD).and_then(|h| h.trim().parse::<u32>().ok());
+    match field(FIELD) {
+        Some(token) => Knock::Pressed { token, hours },
         None => Knock::Forged { why: "this request is not the wake button's" },
     }
 }
@@ -245,7 +253,7 @@ mod tests {
 
     #[test]
     fn only_the_pages_own_post_from_the_same_site_presses_the_button() {
-        let pressed = |r| matches!(knock_of(&r), Knock::Pressed { token } if token == "1.ab");
+        let pressed = |r| matches!(knock_of(&r), Knock::Pressed { token, .. } if token == "1.ab");
         assert!(pressed(post("cost-saver-wake=1.ab", &[])));
         assert!(pressed(post("x=1&cost-saver-wake=1%2Eab", &[("origin", "https://pr-101.previews.example.com")])));
         assert!(pressed(post("cost-saver-wake=1.ab", &[("sec-fetch-site", "same-origin")])));

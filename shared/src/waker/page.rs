@@ -1,5 +1,6 @@
-//! The waker's HTTP answers: self-contained pages (no scripts, no external resources) for
-//! browsers, one line of text for everything else.
+//! The waker's HTTP answers: self-contained pages (no external resources; the waking page's one
+//! small inline script only shows times in the viewer's zone) for browsers, one line of text for
+//! everything else.
 
 use aws_lambda_events::alb::{AlbTargetGroupRequest, AlbTargetGroupResponse};
 use aws_lambda_events::encodings::Body;
@@ -80,7 +81,12 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 
 pub(super) fn headline(answer: &Answer) -> String {
     match answer {
-        Answer::Waking { service } => format!("{service} is waking up, usually about a minute."),
+        Answer::Waking { service, progress } => {
+            match progress.as_ref().and_then(|p| p.environment.as_ref().filter(|_| p.members.len() > 1)) {
+                Some(env) => format!("{env} is waking up, usually about a minute."),
+                None => format!("{service} is waking up, usually about a minute."),
+            }
+        }
         Answer::Retrying { service, .. } => format!("{service} is waking up; it is taking longer than usual."),
         Answer::Refused { why } => format!("Nothing to wake here: {why}."),
         Answer::DryRun { service } => format!("{service} is asleep, and this deployment only plans (DRY_RUN=true)."),
@@ -128,6 +134,7 @@ environment to wake it (the wake function or a keep-alive tag) or to turn off DR
             service = escape(service),
         ),
         Answer::BadButton { .. } => format!(r#"<p><a href="{}">Reload</a></p>"#, escape(back)),
+        Answer::Waking { progress: Some(p), .. } => super::progress_page::render(p, back),
         _ => String::new(),
     };
     format!(
@@ -136,15 +143,17 @@ environment to wake it (the wake function or a keep-alive tag) or to turn off DR
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:15vh auto;max-width:36em;padding:0 1em;color:#222}}
-h1{{font-size:1.4em}}p{{color:#555}}button{{font-size:1.1em;padding:.6em 1.2em;border-radius:.4em;border:1px solid #2a6;background:#2a6;color:#fff;cursor:pointer}}</style></head>
+h1{{font-size:1.4em}}p{{color:#555}}button{{font-size:1.1em;padding:.6em 1.2em;border-radius:.4em;border:1px solid #2a6;background:#2a6;color:#fff;cursor:pointer}}
+{progress_style}</style></head>
 <body><h1>{title}</h1><p>{detail}</p>{action}</body></html>
 "#,
         title = escape(&title),
         detail = escape(&detail),
+        progress_style = super::progress_page::STYLE,
     )
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
