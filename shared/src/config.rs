@@ -53,7 +53,7 @@ pub struct Config {
     pub wake_on_request_minutes: u32,
     /// Which requests wake a sleeping service (`WAKE_ON`): any (`visit`), only the page's button
     /// (`click`), or by the load balancer's scheme (`auto`).
-    pub wake_on: crate::waker::click::WakeOnSetting,
+    pub wake_on: WakeOnSetting,
     /// The key the click-to-wake buttons' tokens are signed with (`WAKE_TOKEN_KEY`); unset, a key
     /// for this process only.
     pub wake_token_key: Option<String>,
@@ -99,7 +99,7 @@ impl Config {
         let write_concurrency = vars.number("WRITE_CONCURRENCY", "8", 64)?;
         let wake_on_request_minutes = vars.number("WAKE_ON_REQUEST_MINUTES", "60", 24 * 60)?;
         let mode = vars.get("WAKE_ON", "auto");
-        let wake_on = crate::waker::click::WakeOnSetting::parse(&mode.1).map_err(|p| mode.fail(p))?;
+        let wake_on = WakeOnSetting::parse(&mode.1).map_err(|p| mode.fail(p))?;
         let key = vars.get("WAKE_TOKEN_KEY", "");
         if !key.1.is_empty() && key.1.trim().len() < 16 {
             return Err(ConfigError {
@@ -146,6 +146,34 @@ impl Config {
 
     pub fn is_protected_value(&self, value: &str) -> bool {
         self.protected_tag_values.contains(&value.trim().to_lowercase())
+    }
+}
+
+/// How a request to a sleeping service wakes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeOn {
+    /// Any request wakes it (internal load balancers, by default).
+    Visit,
+    /// Only the page's button does (internet-facing load balancers, by default).
+    Click,
+}
+
+/// `WAKE_ON`: `visit`, `click`, or `auto` (`click` behind an internet-facing load balancer,
+/// `visit` behind an internal one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeOnSetting {
+    Auto,
+    Fixed(WakeOn),
+}
+
+impl WakeOnSetting {
+    pub fn parse(text: &str) -> Result<WakeOnSetting, String> {
+        match text.trim() {
+            "auto" => Ok(WakeOnSetting::Auto),
+            "visit" => Ok(WakeOnSetting::Fixed(WakeOn::Visit)),
+            "click" => Ok(WakeOnSetting::Fixed(WakeOn::Click)),
+            _ => Err("expected `auto`, `visit` or `click`".into()),
+        }
     }
 }
 

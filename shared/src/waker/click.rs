@@ -13,33 +13,8 @@ use sha2::Sha256;
 
 use crate::model::Tags;
 
-/// How a request to a sleeping service wakes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WakeOn {
-    /// Any request wakes it (internal load balancers, by default).
-    Visit,
-    /// Only the page's button does (internet-facing load balancers, by default).
-    Click,
-}
-
-/// `WAKE_ON`: `visit`, `click`, or `auto` (`click` behind an internet-facing load balancer,
-/// `visit` behind an internal one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WakeOnSetting {
-    Auto,
-    Fixed(WakeOn),
-}
-
-impl WakeOnSetting {
-    pub fn parse(text: &str) -> Result<WakeOnSetting, String> {
-        match text.trim() {
-            "auto" => Ok(WakeOnSetting::Auto),
-            "visit" => Ok(WakeOnSetting::Fixed(WakeOn::Visit)),
-            "click" => Ok(WakeOnSetting::Fixed(WakeOn::Click)),
-            _ => Err("expected `auto`, `visit` or `click`".into()),
-        }
-    }
-}
+// The settings live with the configuration, which reads them before any waker runs.
+pub use crate::config::{WakeOn, WakeOnSetting};
 
 /// Where the mode came from, for the log and the tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
