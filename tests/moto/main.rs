@@ -4,6 +4,7 @@
 
 mod calls;
 mod deleted;
+mod environment;
 mod faults;
 mod fleet;
 mod idle_week;
