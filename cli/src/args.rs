@@ -24,6 +24,19 @@ pub struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Environment,
+    Service,
+}
+
+/// What `explain` and `keep-alive` act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Service(String, String),
+    Environment(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
     Json,
@@ -36,21 +49,25 @@ pub enum Command {
     Status {
         #[command(flatten)]
         fleet: FleetArgs,
+        /// `environment` (the default): one table per environment, with its totals; `service`:
+        /// one line per service, as before environments.
+        #[arg(long, value_enum, default_value_t = By::Environment)]
+        by: By,
     },
     /// Every rule that applied to one service, in the planner's order, and what the tool will do.
     Explain {
-        /// `CLUSTER/SERVICE`
-        #[arg(value_parser = cluster_service)]
-        target: (String, String),
+        /// `CLUSTER/SERVICE`, or an environment's name (each of its members)
+        #[arg(value_parser = target)]
+        target: Target,
         #[arg(long, value_parser = instant)]
         at: Option<DateTime<Utc>>,
     },
     /// Keeps one service awake (writes its keep-alive tag), or clears the keep-alive.
     #[command(group(ArgGroup::new("how").required(true).args(["hours", "until", "clear"])))]
     KeepAlive {
-        /// `CLUSTER/SERVICE`
-        #[arg(value_parser = cluster_service)]
-        target: (String, String),
+        /// `CLUSTER/SERVICE`, or an environment's name (every member)
+        #[arg(value_parser = target)]
+        target: Target,
         /// From now, 1 to 8784 (a year).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8784))]
         hours: Option<u32>,
@@ -62,12 +79,15 @@ pub enum Command {
     },
     /// Wakes a cluster, a service or every service with a tag through the deployed `wake`
     /// function (its IAM role does the writes) and keeps them awake.
-    #[command(group(ArgGroup::new("what").required(true).args(["target", "tag"])))]
+    #[command(group(ArgGroup::new("what").required(true).args(["target", "tag", "environment"])))]
     Wake {
-        /// `CLUSTER` or `CLUSTER/SERVICE`
+        /// `CLUSTER` or `CLUSTER/SERVICE` (a service wakes with the rest of its environment)
         target: Option<String>,
         #[arg(long, value_parser = key_value)]
         tag: Option<(String, String)>,
+        /// Every member of this environment.
+        #[arg(long)]
+        environment: Option<String>,
         /// Keep them awake this many hours from now (at most the stack's MAX_WAKE_HOURS).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8784))]
         hours: u32,
@@ -92,6 +112,9 @@ pub struct FleetArgs {
     /// Only services carrying this tag (on the service or its cluster), `KEY=VALUE`.
     #[arg(long, value_parser = key_value)]
     pub tag: Option<(String, String)>,
+    /// Only the members of this environment.
+    #[arg(long)]
+    pub environment: Option<String>,
     /// Plan as of this instant instead of now (RFC 3339).
     #[arg(long, value_parser = instant)]
     pub at: Option<DateTime<Utc>>,
@@ -99,7 +122,11 @@ pub struct FleetArgs {
 
 impl FleetArgs {
     pub fn filter(&self) -> ecs_cost_saver::status::Filter {
-        ecs_cost_saver::status::Filter { cluster: self.cluster.clone(), tag: self.tag.clone() }
+        ecs_cost_saver::status::Filter {
+            cluster: self.cluster.clone(),
+            tag: self.tag.clone(),
+            environment: self.environment.clone(),
+        }
     }
 }
 
@@ -115,6 +142,15 @@ fn cluster_service(text: &str) -> Result<(String, String), String> {
         Some((c, s)) if !c.is_empty() && !s.is_empty() && !s.contains('/') => Ok((c.to_string(), s.to_string())),
         _ => Err(format!("`{text}` is not CLUSTER/SERVICE (names, not ARNs)")),
     }
+}
+
+/// `CLUSTER/SERVICE`, or a name without a slash: an environment.
+fn target(text: &str) -> Result<Target, String> {
+    if !text.contains('/') && !text.trim().is_empty() && !text.starts_with("arn:") {
+        return Ok(Target::Environment(text.trim().to_string()));
+    }
+    let (cluster, service) = cluster_service(text).map_err(|e| format!("{e}, or an environment's name"))?;
+    Ok(Target::Service(cluster, service))
 }
 
 fn instant(text: &str) -> Result<DateTime<Utc>, String> {
@@ -134,6 +170,9 @@ mod tests {
         assert_eq!(cluster_service("previews/pr-1").unwrap(), ("previews".into(), "pr-1".into()));
         assert!(cluster_service("arn:aws:ecs:us-east-1:1:service/a/b").unwrap_err().contains("not CLUSTER/SERVICE"));
         assert!(key_value("=x").is_err());
+        assert_eq!(target("pr-101").unwrap(), Target::Environment("pr-101".into()));
+        assert_eq!(target("previews/pr-1").unwrap(), Target::Service("previews".into(), "pr-1".into()));
+        assert!(target("a/b/c").unwrap_err().contains("or an environment's name"));
         assert!(instant("tomorrow").unwrap_err().contains("RFC 3339"));
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use ecs_cost_saver::status::{self, Filter, KeepAliveChange, ServiceStatus, SetKeepAliveError, Transition};
 use serde_json::{json, Value};
 
-use crate::args::{Cli, Command};
+use crate::args::{By, Cli, Command, Target};
 use crate::failure::{Code, Failure};
 use crate::settings::{self, Session};
 use crate::table::{Cell, Output};
@@ -20,20 +20,41 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
     let session = settings::start(&cli.stack, cli.local_config).await?;
     let now = ecs_cost_saver::clock::now();
     match &cli.command {
-        Command::Status { fleet } => print_status(&session, out, &fleet.filter(), fleet.at.unwrap_or(now)).await,
-        Command::Explain { target: (cluster, service), at } => {
-            print_explain(&session, out, cluster, service, at.unwrap_or(now)).await
+        Command::Status { fleet, by } => {
+            print_status(&session, out, &fleet.filter(), fleet.at.unwrap_or(now), *by).await
         }
-        Command::KeepAlive { target: (cluster, service), hours, until, clear: _ } => {
+        Command::Explain { target, at } => {
+            let at = at.unwrap_or(now);
+            let mut code = ExitCode::SUCCESS;
+            for (cluster, service) in services_of(&session, target).await? {
+                code = print_explain(&session, out, &cluster, &service, at).await?;
+            }
+            Ok(code)
+        }
+        Command::KeepAlive { target, hours, until, clear: _ } => {
             let change = match (hours, until) {
                 (Some(h), _) => KeepAliveChange::Until(now + Duration::hours((*h).into())),
                 (None, Some(t)) => KeepAliveChange::Until(*t),
                 (None, None) => KeepAliveChange::Clear,
             };
-            keep_alive(&session, out, cluster, service, change, now).await
+            keep_alive(&session, out, &services_of(&session, target).await?, change, now).await
         }
-        Command::Wake { target, tag, hours, dry_run } => {
-            wake(&session, out, &cli.stack, target.as_deref(), tag.as_ref(), *hours, *dry_run).await
+        Command::Wake { target, tag, environment, hours, dry_run } => {
+            let what = match (target, tag, environment) {
+                (Some(target), _, _) => match target.split_once('/') {
+                    Some((cluster, service)) => json!({"cluster": cluster, "service": service}),
+                    None => json!({"cluster": target}),
+                },
+                (None, Some((key, value)), _) => json!({"tag": {"key": key, "value": value}}),
+                (None, None, Some(name)) => json!({"environment": name}),
+                (None, None, None) => {
+                    return Err(Failure::new(
+                        Code::Usage,
+                        "wake needs CLUSTER, CLUSTER/SERVICE, --tag KEY=VALUE or --environment NAME",
+                    ))
+                }
+            };
+            wake(&session, out, &cli.stack, what, *hours, *dry_run).await
         }
         Command::Next { hours, fleet } => {
             print_next(&session, out, &fleet.filter(), fleet.at.unwrap_or(now), *hours).await
@@ -41,7 +62,21 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
     }
 }
 
-async fn print_status(s: &Session, out: &Output, filter: &Filter, now: DateTime<Utc>) -> Result<ExitCode, Failure> {
+/// The services a `CLUSTER/SERVICE` or environment target names.
+async fn services_of(s: &Session, target: &Target) -> Result<Vec<(String, String)>, Failure> {
+    match target {
+        Target::Service(cluster, service) => Ok(vec![(cluster.clone(), service.clone())]),
+        Target::Environment(name) => Ok(status::environment_members(&s.fleet, &s.config, name).await?),
+    }
+}
+
+async fn print_status(
+    s: &Session,
+    out: &Output,
+    filter: &Filter,
+    now: DateTime<Utc>,
+    by: By,
+) -> Result<ExitCode, Failure> {
     let st = status::status(&s.fleet, &s.config, now, filter, Duration::days(LOOK_AHEAD_DAYS)).await?;
     if st.services.is_empty() {
         require_cluster(s, filter).await?;
@@ -50,20 +85,52 @@ async fn print_status(s: &Session, out: &Output, filter: &Filter, now: DateTime<
         print!("{}", out.json(&st));
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", status_table(out, &st.services, now));
-    let t = &st.totals;
-    let mut totals = format!(
-        "{} services: {} awake, {} asleep ({} tasks, ${:.2}/h avoided), {} kept alive",
-        t.services, t.awake, t.asleep, t.asleep_tasks, t.hourly_usd_avoided, t.kept_alive
-    );
-    if t.not_estimated > 0 {
-        totals.push_str(&format!("; {} asleep without a price (EC2, Spot or unknown size)", t.not_estimated));
+    match by {
+        By::Service => print!("{}", status_table(out, &st.services, now)),
+        By::Environment => {
+            // One table per environment, then the services in none, each under its totals.
+            let mut groups: Vec<(Option<&str>, Vec<ServiceStatus>)> = Vec::new();
+            for r in &st.services {
+                match groups.iter_mut().find(|(env, _)| *env == r.environment.as_deref()) {
+                    Some((_, rows)) => rows.push(r.clone()),
+                    None => groups.push((r.environment.as_deref(), vec![r.clone()])),
+                }
+            }
+            groups.sort_by_key(|(env, _)| (env.is_none(), env.map(str::to_string)));
+            for (i, (env, rows)) in groups.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                let name = env.map_or("in no environment".to_string(), |e| format!("environment {e}"));
+                let env_totals = st.environments.iter().find(|e| Some(e.environment.as_str()) == *env);
+                let line = match env_totals {
+                    Some(e) => format!("{name}: {}", totals_text(&e.totals)),
+                    None => name,
+                };
+                println!("{}", out.bold(&line));
+                print!("{}", status_table(out, rows, now));
+            }
+            if !groups.is_empty() {
+                println!();
+            }
+        }
     }
-    println!("{}", out.bold(&totals));
+    println!("{}", out.bold(&totals_text(&st.totals)));
     for w in st.warnings.iter().chain(st.services.iter().flat_map(|r| r.warnings.iter())) {
         println!("warning: {w}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn totals_text(t: &status::Totals) -> String {
+    let mut text = format!(
+        "{} services: {} awake, {} asleep ({} tasks, ${:.2}/h avoided), {} kept alive",
+        t.services, t.awake, t.asleep, t.asleep_tasks, t.hourly_usd_avoided, t.kept_alive
+    );
+    if t.not_estimated > 0 {
+        text.push_str(&format!("; {} asleep without a price (EC2, Spot or unknown size)", t.not_estimated));
+    }
+    text
 }
 
 /// A `--cluster` that matched nothing must name a cluster that exists (exit 4 otherwise).
@@ -135,47 +202,50 @@ async fn print_explain(
 async fn keep_alive(
     s: &Session,
     out: &Output,
+    services: &[(String, String)],
+    change: KeepAliveChange,
+    now: DateTime<Utc>,
+) -> Result<ExitCode, Failure> {
+    let mut rows = Vec::new();
+    for (cluster, service) in services {
+        rows.push(keep_alive_one(s, cluster, service, change, now).await?);
+    }
+    if out.json {
+        match rows.as_slice() {
+            [one] => print!("{}", out.json(one)),
+            _ => print!("{}", out.json(&rows)),
+        }
+    } else {
+        print!("{}", status_table(out, &rows, now));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keep_alive_one(
+    s: &Session,
     cluster: &str,
     service: &str,
     change: KeepAliveChange,
     now: DateTime<Utc>,
-) -> Result<ExitCode, Failure> {
-    let row =
-        status::set_keep_alive(&s.fleet, &s.config, cluster, service, change, now).await.map_err(|e| match e {
-            SetKeepAliveError::Lookup(lookup) => lookup.into(),
-            SetKeepAliveError::Protected(..) | SetKeepAliveError::NotManaged(..) => {
-                Failure::new(Code::Refused, e.to_string())
-            }
-            SetKeepAliveError::Invalid(_) => Failure::new(Code::Usage, e.to_string()),
-            SetKeepAliveError::Call(call) => call.into(),
-        })?;
-    if out.json {
-        print!("{}", out.json(&row));
-    } else {
-        print!("{}", status_table(out, std::slice::from_ref(&row), now));
-    }
-    Ok(ExitCode::SUCCESS)
+) -> Result<ServiceStatus, Failure> {
+    status::set_keep_alive(&s.fleet, &s.config, cluster, service, change, now).await.map_err(|e| match e {
+        SetKeepAliveError::Lookup(lookup) => lookup.into(),
+        SetKeepAliveError::Protected(..) | SetKeepAliveError::NotManaged(..) => {
+            Failure::new(Code::Refused, e.to_string())
+        }
+        SetKeepAliveError::Invalid(_) => Failure::new(Code::Usage, e.to_string()),
+        SetKeepAliveError::Call(call) => call.into(),
+    })
 }
 
 async fn wake(
     s: &Session,
     out: &Output,
     stack: &str,
-    target: Option<&str>,
-    tag: Option<&(String, String)>,
+    mut payload: Value,
     hours: u32,
     dry_run: bool,
 ) -> Result<ExitCode, Failure> {
-    let mut payload = match (target, tag) {
-        (Some(target), _) => match target.split_once('/') {
-            Some((cluster, service)) => json!({"cluster": cluster, "service": service}),
-            None => json!({"cluster": target}),
-        },
-        (None, Some((key, value))) => json!({"tag": {"key": key, "value": value}}),
-        (None, None) => {
-            return Err(Failure::new(Code::Usage, "wake needs CLUSTER, CLUSTER/SERVICE or --tag KEY=VALUE"))
-        }
-    };
     payload["hours"] = json!(hours);
     if dry_run {
         payload["dry_run"] = json!(true);

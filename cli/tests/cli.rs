@@ -318,7 +318,8 @@ async fn errors_are_one_line_with_a_documented_exit_code() {
     seed_demo_fleet(&Seeder::new(&sdk)).await;
     let lambda = FakeLambda::start(sdk).await;
     let env = env_for(&moto, &lambda);
-    let cases: [(&[&str], i32, &str); 11] = [
+    let cases: [(&[&str], i32, &str); 12] = [
+        (&["explain", "pr-404"], 4, "ecs-cost-saver: no environment pr-404"),
         (&["status", "--cluster", "nope"], 4, "ecs-cost-saver: no cluster nope"),
         (&["next", "--cluster", "nope"], 4, "ecs-cost-saver: no cluster nope"),
         (&["--stack", "garbled", "--local-config", "wake", "previews", "--hours", "1"], 1, "ecs-cost-saver: garbled-wake answered with something that is not JSON: <html>502 Bad Gateway</html>"),
@@ -353,4 +354,54 @@ async fn errors_are_one_line_with_a_documented_exit_code() {
     assert_eq!(ran.code, 3, "{}", ran.stderr);
     assert!(ran.stderr.starts_with("ecs-cost-saver: no AWS credentials"), "{}", ran.stderr);
     assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+}
+
+/// Issue 19: an environment's name works wherever a service's does, and `status --by service` is
+/// the table from before environments.
+#[tokio::test(flavor = "multi_thread")]
+async fn environment_names_work_wherever_a_service_does() {
+    let (moto, sdk, seeder) = fleet_asleep_on_friday_evening().await;
+    let lambda = FakeLambda::start(sdk).await;
+    let env = env_for(&moto, &lambda);
+
+    let flat = cli(&env, &["status", "--by", "service", "--at", FRIDAY_EVENING, "--format", "table"]).await;
+    assert_eq!(flat.code, 0, "{}", flat.stderr);
+    golden("status-by-service.txt", &flat.stdout);
+    let json: Value = serde_json::from_str(&cli(&env, &["status", "--at", FRIDAY_EVENING]).await.stdout).unwrap();
+    assert_eq!(json["environments"][0]["environment"], "pr-101");
+    assert_eq!(json["environments"][0]["members"], json!(["previews/pr-101-api", "previews/pr-101-web"]));
+    assert_eq!(json["environments"][0]["asleep_tasks"], 5);
+    let only = cli(&env, &["status", "--environment", "pr-101", "--at", FRIDAY_EVENING, "--json"]).await;
+    let only: Value = serde_json::from_str(&only.stdout).unwrap();
+    assert_eq!(only["services"].as_array().unwrap().len(), 2, "{only:#}");
+
+    let explained = cli(&env, &["explain", "pr-101", "--at", FRIDAY_EVENING, "--format", "table"]).await;
+    assert_eq!(explained.code, 0, "{}", explained.stderr);
+    assert!(
+        explained.stdout.contains("previews/pr-101-api at ") && explained.stdout.contains("previews/pr-101-web at ")
+    );
+    let next = cli(&env, &["next", "--environment", "pr-101", "--hours", "72", "--at", FRIDAY_EVENING, "--json"]).await;
+    let next: Value = serde_json::from_str(&next.stdout).unwrap();
+    let names: Vec<&str> = next.as_array().unwrap().iter().map(|u| u["service"].as_str().unwrap()).collect();
+    assert!(names.len() >= 2 && names.iter().all(|n| n.starts_with("pr-101-")), "{next:#}");
+
+    // A keep-alive on the environment: on every member, nothing else.
+    let before = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let kept = cli(&env, &["keep-alive", "pr-101", "--hours", "2", "--json"]).await;
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    let after = seeder.snapshot(&DEMO_CLUSTERS).await;
+    let keep = |name: &str| after[name].tags.get("cost-saver:keep-alive").cloned();
+    assert!(keep("previews/pr-101-web").is_some());
+    assert_eq!(keep("previews/pr-101-web"), keep("previews/pr-101-api"));
+    for (name, state) in &before {
+        if !name.starts_with("previews/pr-101-") {
+            assert_eq!(&after[name], state, "{name} untouched");
+        }
+    }
+
+    let woken = cli(&env, &["wake", "--environment", "pr-101", "--hours", "2", "--json"]).await;
+    assert_eq!(woken.code, 0, "{}", woken.stderr);
+    let now = seeder.snapshot(&DEMO_CLUSTERS).await;
+    assert_eq!((now["previews/pr-101-web"].desired, now["previews/pr-101-api"].desired), (2, 3));
+    assert_eq!(now["dev-tools/search"].desired, 0);
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::cost::Launch;
+use crate::environment::environment_of;
 use crate::fleet::{CallError, ChangeService, ReadFleet, ReadTraffic, Selector};
 use crate::keep_alive::{local_to_utc, KeepAlive, KeepAliveState};
 use crate::model::ObservedService;
@@ -40,6 +41,8 @@ pub struct ServiceStatus {
     pub cluster: String,
     pub service: String,
     pub arn: String,
+    /// The environment it is a member of (`ENVIRONMENT_TAG_KEYS`), if any.
+    pub environment: Option<String>,
     /// `awake`, `asleep`, `kept-alive`, `protected`, `not-managed` (saved state, out of scope).
     pub state: &'static str,
     /// What a `reconcile` would do now (`would_scale_down`, `would_restore`, ..., `skipped`).
@@ -68,11 +71,22 @@ pub struct Totals {
     pub not_estimated: u32,
 }
 
+/// One environment's members at a glance: how many are awake, asleep or kept alive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvironmentStatus {
+    pub environment: String,
+    pub members: Vec<String>,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetStatus {
     pub now: DateTime<Utc>,
     pub services: Vec<ServiceStatus>,
     pub totals: Totals,
+    /// The environments among `services`, by name (services in none are in `totals` only).
+    pub environments: Vec<EnvironmentStatus>,
     pub warnings: Vec<String>,
     pub aws_calls: BTreeMap<String, u32>,
 }
@@ -83,16 +97,20 @@ pub struct FleetStatus {
 pub struct Filter {
     pub cluster: Option<String>,
     pub tag: Option<(String, String)>,
+    /// Only the members of this environment.
+    pub environment: Option<String>,
 }
 
 impl Filter {
-    fn keeps(&self, s: &ObservedService) -> bool {
+    fn keeps(&self, s: &ObservedService, config: &Config) -> bool {
         let cluster = self.cluster.as_ref().is_none_or(|c| *c == s.id.cluster);
         let tag = self
             .tag
             .as_ref()
             .is_none_or(|(k, v)| s.tags.get(k).or_else(|| s.cluster_tags.get(k)).is_some_and(|found| found == v));
-        cluster && tag
+        let environment =
+            self.environment.as_ref().is_none_or(|e| environment_of(s, config).as_deref() == Some(e.as_str()));
+        cluster && tag && environment
     }
 }
 
@@ -107,10 +125,31 @@ pub async fn status<F: ReadFleet + ReadTraffic>(
     horizon: Duration,
 ) -> Result<FleetStatus, CallError> {
     let before = fleet.calls();
-    let (services, warnings) = observed(fleet, config, now, filter).await?;
-    let rows = rows(fleet, config, &services, now, horizon).await;
+    let (services, shown, warnings) = observed(fleet, config, now, filter).await?;
+    let mut rows = rows(fleet, config, &services, now, horizon).await;
+    rows.retain(|r| shown.contains(&r.arn));
     let totals = totals(&rows);
-    Ok(FleetStatus { now, services: rows, totals, warnings, aws_calls: calls_since(&before, fleet.calls()) })
+    let environments = environments(&rows);
+    let aws_calls = calls_since(&before, fleet.calls());
+    Ok(FleetStatus { now, services: rows, totals, environments, warnings, aws_calls })
+}
+
+/// Each environment among `rows`, with its members' totals.
+fn environments(rows: &[ServiceStatus]) -> Vec<EnvironmentStatus> {
+    let mut by_name: BTreeMap<&str, Vec<ServiceStatus>> = BTreeMap::new();
+    for r in rows {
+        if let Some(env) = r.environment.as_deref() {
+            by_name.entry(env).or_default().push(r.clone());
+        }
+    }
+    by_name
+        .into_iter()
+        .map(|(name, members)| EnvironmentStatus {
+            environment: name.to_string(),
+            totals: totals(&members),
+            members: members.iter().map(|m| format!("{}/{}", m.cluster, m.service)).collect(),
+        })
+        .collect()
 }
 
 /// The services to show, as a `reconcile` at `now` would see them.
@@ -119,14 +158,25 @@ async fn observed<F: ReadFleet + ReadTraffic>(
     config: &Config,
     now: DateTime<Utc>,
     filter: &Filter,
-) -> Result<(Vec<ObservedService>, Vec<String>), CallError> {
+) -> Result<(Vec<ObservedService>, std::collections::BTreeSet<String>, Vec<String>), CallError> {
     let inv = what_if(now);
     let mut observation = fleet.observe(&fleet_query(config, &inv)).await?;
-    observation.services.retain(|s| filter.keeps(s));
+    // Members outside the filter still decide for those in it (a keep-alive on one keeps all).
+    let shown: std::collections::BTreeSet<String> =
+        observation.services.iter().filter(|s| filter.keeps(s, config)).map(|s| s.id.arn.clone()).collect();
+    let wanted: std::collections::BTreeSet<String> = observation
+        .services
+        .iter()
+        .filter(|s| shown.contains(&s.id.arn))
+        .filter_map(|s| environment_of(s, config))
+        .collect();
+    observation
+        .services
+        .retain(|s| shown.contains(&s.id.arn) || environment_of(s, config).is_some_and(|e| wanted.contains(&e)));
     let mut warnings = observation.warnings;
     let services = &mut observation.services;
     complete(fleet, services, config, inv, &mut warnings, Purpose::Plan).await?;
-    Ok((observation.services, warnings))
+    Ok((observation.services, shown, warnings))
 }
 
 /// What `status` asks the planner: what a `reconcile` would do at `now`, writing nothing.
@@ -152,9 +202,10 @@ pub async fn upcoming<F: ReadFleet + ReadTraffic>(
     filter: &Filter,
     horizon: Duration,
 ) -> Result<Vec<Upcoming>, CallError> {
-    let (services, _) = observed(fleet, config, now, filter).await?;
+    let (services, shown, _) = observed(fleet, config, now, filter).await?;
     let mut out: Vec<Upcoming> = services
         .iter()
+        .filter(|s| shown.contains(&s.id.arn))
         .flat_map(|s| {
             transitions(s, config, now, now + horizon, MAX_TRANSITIONS).into_iter().map(|transition| Upcoming {
                 cluster: s.id.cluster.clone(),
@@ -204,6 +255,7 @@ pub(super) async fn rows<F: ReadFleet>(
             cluster: s.id.cluster.clone(),
             service: s.id.name.clone(),
             arn: s.id.arn.clone(),
+            environment: entry.environment.clone(),
             state: state_of(s, &view),
             now: entry.action.reported(true).name(),
             reason: entry.reason.clone(),
@@ -263,7 +315,7 @@ mod keep_alive;
 mod transitions;
 
 use explain::{describe_scope, one};
-pub use explain::{explain, require_cluster, Explanation, LookupError};
+pub use explain::{environment_members, explain, require_cluster, Explanation, LookupError};
 pub use keep_alive::{set_keep_alive, KeepAliveChange, SetKeepAliveError, MAX_KEEP_ALIVE_HOURS};
 pub use transitions::transitions;
 

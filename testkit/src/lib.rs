@@ -370,15 +370,18 @@ fn ecs_tags(tags: &[(&str, &str)]) -> Option<Vec<ecs::types::Tag>> {
     (!tags.is_empty()).then(|| tags.iter().map(|(k, v)| ecs::types::Tag::builder().key(*k).value(*v).build()).collect())
 }
 
-/// The small demo fleet: scoped, protected, kept-alive, autoscaled and deliberately-zero services.
+/// The small demo fleet: scoped, protected, kept-alive, autoscaled and deliberately-zero services,
+/// and one environment (`pr-101`: web and api).
 pub const DEMO_CLUSTERS: [&str; 3] = ["previews", "dev-tools", "payments-prod"];
 
 pub async fn seed_demo_fleet(s: &Seeder) {
     s.cluster("previews", &[("Environment", "preview")]).await;
     s.cluster("dev-tools", &[]).await;
     s.cluster("payments-prod", &[("Environment", "prod")]).await;
-    s.service("previews", "pr-101-web", 2, &[("preview-id", "pr-101")]).await;
-    s.service("previews", "pr-101-api", 3, &[("preview-id", "pr-101")]).await;
+    // One environment of two members: they wake, stay awake and idle-sleep together.
+    let pr_101 = [("preview-id", "pr-101"), ("cost-saver:environment", "pr-101")];
+    s.service("previews", "pr-101-web", 2, &pr_101).await;
+    s.service("previews", "pr-101-api", 3, &pr_101).await;
     s.autoscale("previews", "pr-101-api", 2, 6, [false, false, false]).await;
     s.service("previews", "pr-102-web", 1, &[("cost-saver:keep-alive", "true")]).await;
     s.service("previews", "pr-103-worker", 0, &[]).await;

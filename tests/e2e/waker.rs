@@ -84,14 +84,19 @@ async fn a_request_to_the_waking_target_group_wakes_its_service_through_cargo_la
     assert_eq!((pressed["statusCode"].as_u64(), pressed["headers"]["location"].as_str()), (Some(303), Some("/")));
     let answer = watch.invoke_ascii("waker", &event.to_string()).unwrap();
     let body = answer["body"].as_str().unwrap();
-    assert!(body.contains("pr-101-web is waking up"), "{body}");
+    assert!(body.contains("pr-101 is waking up"), "the environment wakes: {body}");
+    assert!(body.contains(r#"<span class="name">pr-101-api</span>"#), "its members listed: {body}");
     assert!(body.contains(r#"http-equiv="refresh""#), "{body}");
     let woken = seeder.snapshot(&DEMO_CLUSTERS).await;
     let web = &woken["previews/pr-101-web"];
     assert_eq!(web.desired, before["previews/pr-101-web"].desired, "restored to its saved count");
     assert!(!web.tags.contains_key("cost-saver:saved"));
     let keep_alive = web.tags["cost-saver:keep-alive"].clone();
-    assert_eq!(woken["previews/pr-101-api"].desired, 0, "only the service its target group names");
+    // pr-101-api has no load balancer rule of its own here: it wakes with its environment.
+    let api = &woken["previews/pr-101-api"];
+    assert_eq!(api.desired, before["previews/pr-101-api"].desired, "its environment woken with it");
+    assert_eq!(api.tags["cost-saver:keep-alive"], keep_alive, "with the same keep-alive");
+    assert_eq!(woken["dev-tools/search"].desired, 0, "nothing outside the environment");
 
     // A second request: same page, nothing rewritten.
     let again = watch.invoke_ascii("waker", &event.to_string()).unwrap();

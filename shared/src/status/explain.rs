@@ -54,6 +54,40 @@ pub(super) async fn one<F: ReadFleet + ReadTraffic>(
         .ok_or_else(|| LookupError::NotFound(format!("service {cluster}/{service} (or it is not ACTIVE)")))
 }
 
+/// `s` and the other members of its environment, completed for the planner as `s` was.
+async fn with_members<F: ReadFleet + ReadTraffic>(
+    fleet: &F,
+    config: &Config,
+    s: &ObservedService,
+    at: DateTime<Utc>,
+) -> Result<Vec<ObservedService>, CallError> {
+    let selected = crate::fleet::Observation { services: vec![s.clone()], ..Default::default() };
+    let mut all = crate::environment::with_members(fleet, config, selected).await?.services;
+    if all.len() > 1 {
+        let mut others = all.split_off(1);
+        complete(fleet, &mut others, config, what_if(at), &mut Vec::new(), crate::run::Purpose::Plan).await?;
+        all.extend(others);
+    }
+    Ok(all)
+}
+
+/// The members of environment `name` as `CLUSTER/SERVICE` names (for the command line's
+/// environment targets); `NotFound` when none is ACTIVE.
+pub async fn environment_members<F: ReadFleet>(
+    fleet: &F,
+    config: &Config,
+    name: &str,
+) -> Result<Vec<(String, String)>, LookupError> {
+    let o = crate::environment::members(fleet, config, name).await?;
+    let mut names: Vec<(String, String)> =
+        o.services.iter().filter(|s| s.is_active()).map(|s| (s.id.cluster.clone(), s.id.name.clone())).collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(LookupError::NotFound(format!("environment {name}")));
+    }
+    Ok(names)
+}
+
 /// `Ok` when the cluster exists. Asked only when a filter on it matched nothing: an empty table
 /// for a misspelt name would read as "nothing managed there".
 pub async fn require_cluster<F: ReadFleet + ReadTraffic>(fleet: &F, cluster: &str) -> Result<(), LookupError> {
@@ -74,7 +108,8 @@ pub async fn explain<F: ReadFleet + ReadTraffic>(
     let s = one(fleet, config, cluster, service, at).await?;
     let view = read_tags(&s, config, at);
     let inv = what_if(at);
-    let entry = plan(std::slice::from_ref(&s), config, inv).entries.into_iter().next();
+    let together = with_members(fleet, config, &s, at).await?;
+    let entry = plan(&together, config, inv).entries.into_iter().find(|e| e.id == s.id);
     let mut rules = vec![
         (
             "service".to_string(),
@@ -102,6 +137,14 @@ pub async fn explain<F: ReadFleet + ReadTraffic>(
             },
         ),
     ];
+    if let Some(env) = crate::environment::environment_of(&s, config) {
+        let others: Vec<String> = together.iter().filter(|m| m.id != s.id).map(|m| m.id.to_string()).collect();
+        let found = match others.is_empty() {
+            true => format!("{env}: no other member, planned on its own"),
+            false => format!("{env}, with {}: woken, kept awake and idle-slept together", others.join(", ")),
+        };
+        rules.push(("environment".to_string(), found));
+    }
     let verdict = view.schedule.verdict(at, config.timezone, &config.holidays);
     rules.push(("schedule".to_string(), format!("from the {}: {}", view.schedule_source.describe(), verdict.why)));
     if let Some(deployed) = s.last_deployed_at {

@@ -94,10 +94,11 @@ async fn transitions_skip_the_weekend_and_holidays() {
 async fn filters_keep_one_cluster_or_one_tag() {
     let (f, c) = (fleet(), config());
     let now = at("2026-11-20T15:00:00Z");
-    let by_tag = Filter { cluster: None, tag: Some(("cost-saver:keep-alive".into(), "2026-11-20T22:00:00Z".into())) };
+    let by_tag =
+        Filter { tag: Some(("cost-saver:keep-alive".into(), "2026-11-20T22:00:00Z".into())), ..Filter::default() };
     let st = status(&f, &c, now, &by_tag, Duration::days(1)).await.unwrap();
     assert_eq!(st.services.iter().map(|s| s.service.as_str()).collect::<Vec<_>>(), ["docs"]);
-    let by_cluster = Filter { cluster: Some("other".into()), tag: None };
+    let by_cluster = Filter { cluster: Some("other".into()), ..Filter::default() };
     assert!(status(&f, &c, now, &by_cluster, Duration::days(1)).await.unwrap().services.is_empty());
 }
 
