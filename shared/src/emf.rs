@@ -58,7 +58,32 @@ pub fn publish(report: &impl serde::Serialize, summary: &Summary) {
         Caller::Waker => "waker finished",
     };
     tracing::info!(summary = %json, "{finished}");
+    log_environments(summary);
     emit(summary);
+}
+
+/// The message of the per-environment lines the dashboard's Logs Insights widget reads.
+pub const ENVIRONMENT_SAVINGS: &str = "environment savings";
+
+/// One log line per environment with its share of the run's savings: environments are too many
+/// to be a metric dimension (every one a custom metric), and the dashboard's top-environments
+/// widget queries these lines instead. Dry runs log none, as they emit no metrics.
+fn log_environments(summary: &Summary) {
+    if summary.dry_run {
+        return;
+    }
+    for e in &summary.savings.by_environment {
+        tracing::info!(
+            mode = summary.caller.name(),
+            environment = %e.environment,
+            asleep_services = e.asleep_services,
+            asleep_tasks = e.asleep_tasks,
+            hourly_usd_avoided = e.hourly_usd_avoided,
+            restored_services = e.restored_services,
+            usd_saved = e.usd_saved,
+            "{ENVIRONMENT_SAVINGS}"
+        );
+    }
 }
 
 /// The EMF document for one run of `function` at `timestamp_ms` (milliseconds since the epoch).

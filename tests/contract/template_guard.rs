@@ -363,7 +363,18 @@ fn the_alarm_and_dashboard_use_the_metrics_the_functions_emit() {
     }
     let body: Json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("dashboard is not JSON: {e}"));
     let mut shown = BTreeSet::new();
+    let mut log_widgets = 0;
     for w in body["widgets"].as_array().unwrap() {
+        if w["type"] == "log" {
+            // Environments are no dimension (cardinality): their widget reads the lines the
+            // functions log for each one.
+            let query = w["properties"]["query"].as_str().unwrap();
+            let message = format!("fields.message = '{}'", ecs_cost_saver::emf::ENVIRONMENT_SAVINGS);
+            assert!(query.contains(&message) && query.contains("by fields.environment"), "{query}");
+            assert!(query.contains("fields.hourly_usd_avoided") && query.contains("SOURCE '/aws/lambda/x'"), "{query}");
+            log_widgets += 1;
+            continue;
+        }
         for m in w["properties"]["metrics"].as_array().unwrap() {
             assert_eq!(m[0], NAMESPACE);
             assert_eq!(m[2], DIMENSION);
@@ -372,6 +383,7 @@ fn the_alarm_and_dashboard_use_the_metrics_the_functions_emit() {
             shown.insert(name);
         }
     }
+    assert_eq!(log_widgets, 1, "the top environments by cost avoided");
     for needed in
         ["ServicesAsleep", "ServicesAwake", "EstimatedHourlySavings", "DollarsSaved", "ServicesWokenByRequest"]
     {

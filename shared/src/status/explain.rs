@@ -54,6 +54,17 @@ pub(super) async fn one<F: ReadFleet + ReadTraffic>(
         .ok_or_else(|| LookupError::NotFound(format!("service {cluster}/{service} (or it is not ACTIVE)")))
 }
 
+/// The `environment` line: its name and the other members, when `s` has one.
+fn environment_rule(s: &ObservedService, together: &[ObservedService], config: &Config) -> Option<(String, String)> {
+    let env = crate::environment::environment_of(s, config)?;
+    let others: Vec<String> = together.iter().filter(|m| m.id != s.id).map(|m| m.id.to_string()).collect();
+    let found = match others.is_empty() {
+        true => format!("{env}: no other member, planned on its own"),
+        false => format!("{env}, with {}: woken, kept awake and idle-slept together", others.join(", ")),
+    };
+    Some(("environment".to_string(), found))
+}
+
 /// `s` and the other members of its environment, completed for the planner as `s` was.
 async fn with_members<F: ReadFleet + ReadTraffic>(
     fleet: &F,
@@ -137,14 +148,7 @@ pub async fn explain<F: ReadFleet + ReadTraffic>(
             },
         ),
     ];
-    if let Some(env) = crate::environment::environment_of(&s, config) {
-        let others: Vec<String> = together.iter().filter(|m| m.id != s.id).map(|m| m.id.to_string()).collect();
-        let found = match others.is_empty() {
-            true => format!("{env}: no other member, planned on its own"),
-            false => format!("{env}, with {}: woken, kept awake and idle-slept together", others.join(", ")),
-        };
-        rules.push(("environment".to_string(), found));
-    }
+    rules.extend(environment_rule(&s, &together, config));
     let verdict = view.schedule.verdict(at, config.timezone, &config.holidays);
     rules.push(("schedule".to_string(), format!("from the {}: {}", view.schedule_source.describe(), verdict.why)));
     if let Some(deployed) = s.last_deployed_at {
