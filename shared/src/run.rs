@@ -271,7 +271,7 @@ mod tests;
 mod hostile_tests;
 
 #[cfg(test)]
-mod idle_tests;
+pub(crate) mod idle_tests;
 
 #[cfg(test)]
 mod scanner_tests;
@@ -281,3 +281,6 @@ pub(crate) mod environment_tests;
 
 #[cfg(test)]
 mod environment_overlap_tests;
+
+#[cfg(test)]
+mod environment_week_tests;

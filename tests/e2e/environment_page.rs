@@ -3,13 +3,11 @@
 //! browser's, here Europe/Berlin), how long this tab has waited, and the keep-awake buttons, at
 //! phone and desktop widths (target/waker-environment-{phone,desktop}.png).
 
-use std::process::Command;
-
 use chrono::{DateTime, Utc};
 use ecs_cost_saver::waker::progress::{Member, Progress, State};
 use ecs_cost_saver::waker::Answer;
 
-use crate::waker_page::serve;
+use crate::waker_page::{chromium_with, serve};
 
 fn waking() -> Answer {
     let member = |name: &str, state: State| Member { name: name.into(), state };
@@ -31,19 +29,7 @@ fn waking() -> Answer {
 
 /// Headless Chromium in the viewer's zone `tz`, with `extra` arguments; returns stdout.
 fn chromium(port: u16, tz: &str, extra: &[&str]) -> String {
-    let profile = std::env::temp_dir().join(format!("environment-page-chromium-{port}"));
-    let out = Command::new("/usr/bin/chromium")
-        .env("TZ", tz)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .output()
-        .expect("Debian's chromium is installed by scripts/setup.sh --browser");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).to_string()
+    chromium_with(port, "/", &[("TZ", tz)], extra)
 }
 
 #[test]

@@ -59,8 +59,14 @@ fn chromium(port: u16, extra: &[&str]) -> String {
 }
 
 fn chromium_at(port: u16, path: &str, extra: &[&str]) -> String {
+    chromium_with(port, path, &[], extra)
+}
+
+/// Headless Chromium with these environment variables (`TZ`: the viewer's time zone).
+pub(crate) fn chromium_with(port: u16, path: &str, vars: &[(&str, &str)], extra: &[&str]) -> String {
     let profile = std::env::temp_dir().join(format!("waker-page-chromium-{port}"));
     let out = Command::new("/usr/bin/chromium")
+        .envs(vars.iter().copied())
         .args([
             "--headless",
             "--no-sandbox",

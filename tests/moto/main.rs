@@ -5,6 +5,7 @@
 mod calls;
 mod deleted;
 mod environment;
+mod environment_week;
 mod faults;
 mod fleet;
 mod idle_week;
