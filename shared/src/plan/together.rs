@@ -110,7 +110,8 @@ impl Env<'_> {
         if let Scope::Protected { value, source } = &view.scope {
             return Some(format!("protected ({}={value} on the {})", self.config.scope_tag_key, source.describe()));
         }
-        if view.schedule.is_always() {
+        // `force` ignores schedules, `always` included; keep-alive, protection and grace still hold.
+        if view.schedule.is_always() && !self.inv.force {
             return Some("its schedule is `always`".into());
         }
         let grace = Duration::minutes(self.config.grace_period_minutes.into());

@@ -298,6 +298,23 @@ async fn a_keep_alive_or_a_hold_on_one_member_keeps_the_whole_environment_awake(
     }
 }
 
+/// `force` ignores schedules: an `always` member (here every member, by `DEFAULT_SCHEDULE`) holds
+/// nobody, while a keep-alive on one still holds them all.
+#[tokio::test]
+async fn force_ignores_an_always_member_but_not_a_keep_alive() {
+    let c = config(&[("DEFAULT_SCHEDULE", "always")]);
+    let forced = Invocation { force: true, ..inv(Mode::ScaleDown, FRIDAY_11) };
+    let f = fleet();
+    let down = run(&f, &c, forced, None).await.unwrap();
+    assert_eq!(desired(&f), [0, 0, 0], "{:?}", down.services);
+    let f = fleet();
+    f.edit("previews", "pr-101-api", |s| {
+        s.tags.insert(KEEP.into(), "2026-11-20T23:00:00Z".into());
+    });
+    run(&f, &c, forced, None).await.unwrap();
+    assert_eq!(desired(&f), [2, 3, 1], "the keep-alive holds under force");
+}
+
 #[tokio::test]
 async fn members_sleep_by_their_own_schedules() {
     let c = config(&[]);
