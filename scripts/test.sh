@@ -25,8 +25,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo test (unit, flows, moto integration, cargo lambda end to end)"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
-step "cfn-lint template.yaml"
-cfn-lint template.yaml
+step "cfn-lint template.yaml spoke.yaml"
+cfn-lint template.yaml spoke.yaml
 step "sam validate --lint"
 sam validate --lint --region us-east-1
 # This machine's toolchain has only the x86_64 target and CI must not download another one;

@@ -3,4 +3,5 @@
 
 mod layout;
 mod readme;
+mod spoke;
 mod template_guard;

@@ -1,0 +1,85 @@
+//! Issue 20 (first part): spoke.yaml, the role a hub deployment assumes in each account. Plain
+//! CloudFormation (StackSets with service-managed permissions refuse the `AWS::Serverless`
+//! transform), trusting only the hub's function roles, with exactly the fleet permissions the
+//! single-account template grants its functions and the same production guard: no more.
+
+use serde_yaml::Value;
+
+fn load(file: &str) -> Value {
+    let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn statements(policy: &Value) -> Vec<Value> {
+    policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().unwrap().clone()
+}
+
+fn tagged<'a>(v: &'a Value, tag: &str) -> &'a Value {
+    match v {
+        Value::Tagged(t) if t.tag == tag => &t.value,
+        other => panic!("expected {tag}, found {other:?}"),
+    }
+}
+
+#[test]
+fn the_spoke_is_plain_cloudformation_with_one_role_and_its_two_policies() {
+    let spoke = load("spoke.yaml");
+    assert!(spoke.get("Transform").is_none(), "StackSets refuse transforms");
+    let resources = spoke["Resources"].as_mapping().unwrap();
+    let mut kinds: Vec<(String, String)> = resources
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v["Type"].as_str().unwrap().to_string()))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            ("FleetAccessPolicy".to_string(), "AWS::IAM::ManagedPolicy".to_string()),
+            ("ProtectedGuardPolicy".to_string(), "AWS::IAM::ManagedPolicy".to_string()),
+            ("SpokeRole".to_string(), "AWS::IAM::Role".to_string()),
+        ]
+    );
+    let role = &spoke["Resources"]["SpokeRole"]["Properties"];
+    assert_eq!(tagged(&role["RoleName"], "!Ref").as_str(), Some("SpokeRoleName"));
+    assert!(role.get("Policies").is_none(), "no inline permissions");
+    let attached: Vec<&str> =
+        role["ManagedPolicyArns"].as_sequence().unwrap().iter().map(|p| tagged(p, "!Ref").as_str().unwrap()).collect();
+    assert_eq!(attached, ["FleetAccessPolicy", "ProtectedGuardPolicy"]);
+    // Trusted by the hub's function roles only, by their ARNs (account and role name).
+    let trust = role["AssumeRolePolicyDocument"]["Statement"].as_sequence().unwrap();
+    assert_eq!(trust.len(), 1);
+    assert_eq!(trust[0]["Effect"].as_str(), Some("Allow"));
+    assert_eq!(trust[0]["Action"].as_str(), Some("sts:AssumeRole"));
+    let principal = trust[0]["Principal"].as_mapping().unwrap();
+    assert_eq!(principal.len(), 1, "{principal:?}");
+    assert_eq!(tagged(&trust[0]["Principal"]["AWS"], "!Ref").as_str(), Some("HubFunctionRoleArns"));
+}
+
+#[test]
+fn the_spoke_role_has_exactly_the_single_account_fleet_permissions_and_guard() {
+    let (spoke, single) = (load("spoke.yaml"), load("template.yaml"));
+    // The fleet policy, plus the wake function's one extra write: the keep-alive tag.
+    let mut expected = statements(&single["Resources"]["FleetAccessPolicy"]);
+    let wake_inline: Vec<Value> = single["Resources"]["WakeFunction"]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.get("Statement")?.as_sequence().cloned())
+        .flatten()
+        .collect();
+    assert_eq!(wake_inline.len(), 1, "{wake_inline:?}");
+    expected.extend(wake_inline);
+    assert_eq!(statements(&spoke["Resources"]["FleetAccessPolicy"]), expected);
+    assert_eq!(spoke["Resources"]["ProtectedGuardPolicy"], single["Resources"]["ProtectedGuardPolicy"]);
+    // The guard reads the same parameters, with the same defaults and patterns.
+    for name in ["ScopeTagKey", "ProtectedTagValues", "TagPrefix"] {
+        assert_eq!(spoke["Parameters"][name], single["Parameters"][name], "{name}");
+    }
+    // The hub names its function roles for the spoke's trust.
+    let roles = tagged(&single["Outputs"]["FunctionRoleArns"]["Value"], "!Join");
+    let arns: Vec<&str> =
+        roles[1].as_sequence().unwrap().iter().map(|r| tagged(r, "!GetAtt").as_str().unwrap()).collect();
+    for function in ["ScaleDown", "ScaleUp", "Reconcile", "Wake", "Waker"] {
+        assert!(arns.contains(&format!("{function}FunctionRole.Arn").as_str()), "{arns:?}");
+    }
+}
