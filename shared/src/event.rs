@@ -306,7 +306,7 @@ mod tests {
             assert_eq!(parse(Mode::ScaleUp).is_ok(), !force, "{name}: force files are for scale-down only");
             seen += 1;
         }
-        assert_eq!(seen, 14);
+        assert_eq!(seen, 15);
     }
 
     #[test]
