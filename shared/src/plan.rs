@@ -293,8 +293,8 @@ fn decide_sleeping(s: &ObservedService, facts: Facts) -> (Action, String) {
     // Only with its waking rules in place: a service whose traffic cannot reach the waker (a
     // listener's default action, an opted-out listener, …) would answer 503 all day.
     // A member without a load balancer waits for the request that wakes its environment.
-    let on_request = (wakes_on_request(s, view, config) && s.waking == Some(Waking::InPlace))
-        || (s.target_groups.is_empty() && env.is_some_and(|e| e.on_request));
+    let on_request =
+        sleeps_until_request(s, view, config) || (s.target_groups.is_empty() && env.is_some_and(|e| e.on_request));
     let wake_reason = keep_alive.or_else(|| (verdict.awake && !inv.force && !on_request).then(|| verdict.why.clone()));
     if on_request && wake_reason.is_none() && verdict.awake && restores && s.desired == 0 {
         return (Action::Skip, "asleep; it sleeps when idle and wakes on its next request (or a keep-alive)".into());
@@ -340,22 +340,16 @@ fn decide_awake(s: &ObservedService, facts: Facts) -> (Action, String) {
     if s.desired == 0 {
         return (Action::Skip, "desired count is 0 and nothing was saved: a team chose zero, left as is".into());
     }
-    if let Some(deployed) = s.last_deployed_at {
-        let grace_ends = deployed + Duration::minutes(config.grace_period_minutes.into());
-        // A deployment later than `now` (beyond clock skew) means a what-if run about a time
-        // before it happened: the grace period of a deployment yet to come does not apply.
-        let from_the_future = deployed > inv.now + Duration::minutes(CLOCK_SKEW_MINUTES);
-        if inv.now < grace_ends && !from_the_future {
-            return (
-                Action::Skip,
-                format!(
-                    "deployed at {}, within the {}-minute grace period until {}",
-                    rfc3339(deployed),
-                    config.grace_period_minutes,
-                    rfc3339(grace_ends)
-                ),
-            );
-        }
+    if let Some((deployed, grace_ends)) = in_grace(s, config, inv.now) {
+        return (
+            Action::Skip,
+            format!(
+                "deployed at {}, within the {}-minute grace period until {}",
+                rfc3339(deployed),
+                config.grace_period_minutes,
+                rfc3339(grace_ends)
+            ),
+        );
     }
     if s.scaling.is_some_and(|b| b.max == 0) {
         return (Action::Skip, "scalable target max is 0 and nothing was saved: a team chose zero, left as is".into());
@@ -368,6 +362,22 @@ fn decide_awake(s: &ObservedService, facts: Facts) -> (Action, String) {
         _ => (verdict.why, false),
     };
     (Action::ScaleDown { saved, has_target: s.scaling.is_some(), idle }, why)
+}
+
+/// The newest deployment and the end of its grace period, while `now` is within it.
+fn in_grace(s: &ObservedService, config: &Config, now: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let deployed = s.last_deployed_at?;
+    let grace_ends = deployed + Duration::minutes(config.grace_period_minutes.into());
+    // A deployment later than `now` (beyond clock skew) means a what-if run about a time
+    // before it happened: the grace period of a deployment yet to come does not apply.
+    let from_the_future = deployed > now + Duration::minutes(CLOCK_SKEW_MINUTES);
+    (now < grace_ends && !from_the_future).then_some((deployed, grace_ends))
+}
+
+/// Asleep behind waking rules that are all in place: it wakes on its next request, not by the
+/// clock.
+fn sleeps_until_request(s: &ObservedService, view: &TagView, config: &Config) -> bool {
+    wakes_on_request(s, view, config) && s.waking == Some(Waking::InPlace)
 }
 
 /// `Some(reason)` when `reconcile` should put an awake service to sleep for lack of requests:

@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
-use super::{idle_reason, rfc3339, wakes_on_request, Invocation, Mode};
+use super::{idle_reason, in_grace, rfc3339, sleeps_until_request, Invocation, Mode};
 use crate::config::Config;
 use crate::environment::environment_of;
 use crate::keep_alive::KeepAliveState;
-use crate::model::{ObservedService, SchedulingStrategy, Waking};
+use crate::model::{ObservedService, SchedulingStrategy};
 use crate::tags::{lasts_longer, Scope, TagView};
 
 /// One member's view of its environment.
@@ -114,10 +114,8 @@ impl Env<'_> {
         if view.schedule.is_always() && !self.inv.force {
             return Some("its schedule is `always`".into());
         }
-        let grace = Duration::minutes(self.config.grace_period_minutes.into());
-        let deployed = s.last_deployed_at.filter(|d| *d <= self.inv.now && self.inv.now < *d + grace);
-        match deployed {
-            Some(d) if view.saved.is_none() && s.desired > 0 => Some(format!(
+        match in_grace(s, self.config, self.inv.now) {
+            Some((d, _)) if view.saved.is_none() && s.desired > 0 => Some(format!(
                 "deployed at {}, within the {}-minute grace period",
                 rfc3339(d),
                 self.config.grace_period_minutes
@@ -142,7 +140,7 @@ impl Env<'_> {
         for &j in &lb {
             let (s, view) = (&self.services[j], &self.views[j]);
             let silent = if view.saved.is_some() {
-                s.waking == Some(Waking::InPlace) && wakes_on_request(s, view, self.config)
+                sleeps_until_request(s, view, self.config)
             } else {
                 idle_reason(s, view, self.config, self.inv).is_some()
             };
@@ -165,7 +163,7 @@ impl Env<'_> {
         lb.peek().is_some()
             && lb.all(|j| {
                 let (s, view) = (&self.services[j], &self.views[j]);
-                view.saved.is_some() && s.waking == Some(Waking::InPlace) && wakes_on_request(s, view, self.config)
+                view.saved.is_some() && sleeps_until_request(s, view, self.config)
             })
     }
 
