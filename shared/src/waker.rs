@@ -278,12 +278,17 @@ async fn mode_of<F: Fleet>(config: &Config, fleet: &F, observation: &Observation
 
 /// Whether the service sleeps by this tool (saved state, no task wanted): only then is a button shown.
 fn is_asleep(config: &Config, observation: &Observation) -> bool {
-    observation.services.first().is_some_and(|s| s.desired == 0 && s.tags.contains_key(&config.tags.saved))
+    observation.services.first().is_some_and(|s| sleeping(config, s))
+}
+
+/// Put to sleep by this tool and still at zero.
+fn sleeping(config: &Config, s: &crate::model::ObservedService) -> bool {
+    s.desired == 0 && s.tags.contains_key(&config.tags.saved)
 }
 
 /// Whether a member of the asked service's environment is still asleep.
 fn others_asleep(config: &Config, observation: &Observation) -> bool {
-    observation.services.iter().skip(1).any(|s| s.desired == 0 && s.tags.contains_key(&config.tags.saved))
+    observation.services.iter().skip(1).any(|s| sleeping(config, s))
 }
 
 /// A service already awake behind its waking rule: put its routing back once healthy, write nothing else.
@@ -320,24 +325,38 @@ async fn restore<F: Fleet>(
     };
     let name = id.name.clone();
     let selected = observation.clone();
-    match wake_selected(fleet, config, &request, Some(answer_by), observation, before).await {
+    let woken = wake_selected(fleet, config, &request, Some(answer_by), observation, before).await;
+    let report = match settle(woken, &name, "cannot be woken by a request") {
+        Ok(report) => report,
+        Err(answer) => return answer,
+    };
+    crate::emf::publish(&report.summary, &report.summary);
+    if request.dry_run {
+        tracing::info!(service = %id, "dry run: a request would wake it; nothing written");
+        return Answer::DryRun { service: name };
+    }
+    tracing::info!(service = %id, woken = report.summary.count(Reported::WokenByRequest), "woken by a request");
+    let progress = Progress::of(config, &selected, Some(&report), clock);
+    recent.insert(&id.arn, &id.name, &progress);
+    Answer::Waking { service: name, progress: Some(progress) }
+}
+
+/// A wake the page asked for, as far as the page is concerned: its report when every service
+/// went through; otherwise a retry for what may pass (a failed write, a failed read) or, for what
+/// never will (protected, not managed), a refusal saying `service <cannot>`.
+fn settle(
+    result: Result<crate::wake::WakeReport, WakeError>,
+    service: &str,
+    cannot: &str,
+) -> Result<crate::wake::WakeReport, Answer> {
+    match result {
         Ok(report) if report.summary.failures().next().is_some() => {
             let why = report.summary.failures().filter_map(|f| f.error.clone()).collect::<Vec<_>>().join("; ");
-            Answer::Retrying { service: name, why }
+            Err(Answer::Retrying { service: service.to_string(), why })
         }
-        Ok(report) => {
-            crate::emf::publish(&report.summary, &report.summary);
-            if request.dry_run {
-                tracing::info!(service = %id, "dry run: a request would wake it; nothing written");
-                return Answer::DryRun { service: name };
-            }
-            tracing::info!(service = %id, woken = report.summary.count(Reported::WokenByRequest), "woken by a request");
-            let progress = Progress::of(config, &selected, Some(&report), clock);
-            recent.insert(&id.arn, &id.name, &progress);
-            Answer::Waking { service: name, progress: Some(progress) }
-        }
-        Err(e @ WakeError::Discovery(_)) => Answer::Retrying { service: name, why: e.to_string() },
-        Err(e) => Answer::Refused { why: format!("{name} cannot be woken by a request: {e}") },
+        Ok(report) => Ok(report),
+        Err(e @ WakeError::Discovery(_)) => Err(Answer::Retrying { service: service.to_string(), why: e.to_string() }),
+        Err(e) => Err(Answer::Refused { why: format!("{service} {cannot}: {e}") }),
     }
 }
 

@@ -31,17 +31,14 @@ pub(super) async fn extend<F: Fleet>(
         origin: WakeOrigin::Engineer,
     };
     let name = id.name.clone();
-    match wake_selected(fleet, config, &request, Some(answer_by), observation, before).await {
-        Ok(report) if report.summary.failures().next().is_some() => {
-            let why = report.summary.failures().filter_map(|f| f.error.clone()).collect::<Vec<_>>().join("; ");
-            Answer::Retrying { service: name, why }
-        }
-        Ok(_) if request.dry_run => Answer::DryRun { service: name },
-        Ok(report) => {
-            tracing::info!(service = %id, hours, until = %report.until, "kept awake from the waking page");
-            Answer::Pressed { service: name }
-        }
-        Err(e @ crate::wake::WakeError::Discovery(_)) => Answer::Retrying { service: name, why: e.to_string() },
-        Err(e) => Answer::Refused { why: format!("{name} cannot be kept awake: {e}") },
+    let kept = wake_selected(fleet, config, &request, Some(answer_by), observation, before).await;
+    let report = match super::settle(kept, &name, "cannot be kept awake") {
+        Ok(report) => report,
+        Err(answer) => return answer,
+    };
+    if request.dry_run {
+        return Answer::DryRun { service: name };
     }
+    tracing::info!(service = %id, hours, until = %report.until, "kept awake from the waking page");
+    Answer::Pressed { service: name }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::fleet::Observation;
-use crate::keep_alive::{KeepAlive, KeepAliveState};
+use crate::keep_alive::KeepAliveState;
 use crate::model::{ObservedService, Reported};
 use crate::wake::WakeReport;
 
@@ -64,14 +64,12 @@ impl Progress {
         let environment = members.first().and_then(|s| crate::environment::environment_of(s, config));
         let members = members.into_iter().map(|s| member(config, s, report)).collect();
         let until = report.and_then(|r| DateTime::parse_from_rfc3339(&r.until).ok()).map(|t| t.with_timezone(&Utc));
-        let until = until.or_else(|| {
-            let asked = observation.services.first()?;
-            let value = asked.tags.get(&config.tags.keep_alive)?;
-            match KeepAlive::parse(value).ok()?.state(now, config.timezone) {
+        // Otherwise the asked service's keep-alive as the planner reads it (its zone, its cluster's).
+        let until =
+            until.or_else(|| match crate::tags::read_tags(observation.services.first()?, config, now).keep_alive {
                 KeepAliveState::Active { until } => until,
                 KeepAliveState::Inactive => None,
-            }
-        });
+            });
         Progress {
             environment,
             members,
@@ -80,11 +78,6 @@ impl Progress {
             max_hours: config.max_wake_hours,
             tonight_hours: hours_until_midnight(now, config.timezone).min(config.max_wake_hours),
         }
-    }
-
-    /// Every member runs all the tasks it wants.
-    pub fn all_running(&self) -> bool {
-        self.members.iter().all(|m| matches!(m.state, State::Running { .. }))
     }
 }
 
@@ -98,7 +91,7 @@ fn hours_until_midnight(now: DateTime<Utc>, zone: chrono_tz::Tz) -> u32 {
 
 fn member(config: &Config, s: &ObservedService, report: Option<&WakeReport>) -> Member {
     let entry = report.and_then(|r| r.summary.services.iter().find(|e| e.arn == s.id.arn));
-    let asleep = s.desired == 0 && s.tags.contains_key(&config.tags.saved);
+    let asleep = super::sleeping(config, s);
     let state = match entry {
         Some(e) if matches!(e.action, Reported::Restored | Reported::WokenByRequest) => {
             State::Starting { running: s.running.min(e.to.desired), desired: e.to.desired }
