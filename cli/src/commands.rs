@@ -88,26 +88,30 @@ async fn print_status(
     match by {
         By::Service => print!("{}", status_table(out, &st.services, now)),
         By::Environment => {
-            // One table per environment, then the services in none, each under its totals.
-            let mut groups: Vec<(Option<&str>, Vec<ServiceStatus>)> = Vec::new();
-            for r in &st.services {
-                match groups.iter_mut().find(|(env, _)| *env == r.environment.as_deref()) {
-                    Some((_, rows)) => rows.push(r.clone()),
-                    None => groups.push((r.environment.as_deref(), vec![r.clone()])),
-                }
+            // One table per environment (as `status` grouped them, by name) under its totals, then
+            // the services in none.
+            let rows_of = |env: Option<&str>| -> Vec<ServiceStatus> {
+                st.services.iter().filter(|r| r.environment.as_deref() == env).cloned().collect()
+            };
+            let mut groups: Vec<(String, Vec<ServiceStatus>)> = st
+                .environments
+                .iter()
+                .map(|e| {
+                    (
+                        format!("environment {}: {}", e.environment, totals_text(&e.totals)),
+                        rows_of(Some(&e.environment)),
+                    )
+                })
+                .collect();
+            let alone = rows_of(None);
+            if !alone.is_empty() {
+                groups.push(("in no environment".into(), alone));
             }
-            groups.sort_by_key(|(env, _)| (env.is_none(), env.map(str::to_string)));
-            for (i, (env, rows)) in groups.iter().enumerate() {
+            for (i, (line, rows)) in groups.iter().enumerate() {
                 if i > 0 {
                     println!();
                 }
-                let name = env.map_or("in no environment".to_string(), |e| format!("environment {e}"));
-                let env_totals = st.environments.iter().find(|e| Some(e.environment.as_str()) == *env);
-                let line = match env_totals {
-                    Some(e) => format!("{name}: {}", totals_text(&e.totals)),
-                    None => name,
-                };
-                println!("{}", out.bold(&line));
+                println!("{}", out.bold(line));
                 print!("{}", status_table(out, rows, now));
             }
             if !groups.is_empty() {
