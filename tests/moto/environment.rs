@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use aws_sdk_elasticloadbalancingv2 as elb;
-use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
+use chrono::{DateTime, Utc};
 use ecs_cost_saver::aws::{retry_config, AwsFleet};
 use ecs_cost_saver::lambda::handle_waker;
 use ecs_cost_saver::run::run;
@@ -20,20 +20,12 @@ use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, PathPatternC
 use testkit::fault_proxy::{Call, FaultProxy};
 use testkit::{sdk_config_at, Moto, Seeder};
 
+use crate::traffic::{alb_request, next_monday};
+
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 const HOST: &str = "pr-101.previews.example.com";
 const MEMBERS: [&str; 3] = ["pr-101-web", "pr-101-api", "pr-101-worker"];
 const ENV: (&str, &str) = ("cost-saver:environment", "pr-101");
-
-fn alb_request(target_group: &str) -> aws_lambda_events::alb::AlbTargetGroupRequest {
-    let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(testkit::event_file("alb-request.json")).unwrap()).unwrap();
-    event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
-    event["headers"]["host"] = HOST.into();
-    event["headers"]["x-forwarded-port"] = "80".into();
-    event["path"] = "/".into();
-    serde_json::from_value(event).unwrap()
-}
 
 /// The target group the rule at `priority` forwards to now.
 async fn forward_of(lb: &elb::Client, listener: &str, priority: &str) -> String {
@@ -83,8 +75,7 @@ async fn a_three_member_preview_sleeps_wakes_and_routes_back_as_one_on_moto() {
     })
     .unwrap();
     let fleet = AwsFleet::new(&sdk);
-    let today = Utc::now().date_naive();
-    let monday = (1..=7).map(|d| today + Duration::days(d)).find(|d| d.weekday() == Weekday::Mon).unwrap();
+    let monday = next_monday();
     let at = |h: u32, m: u32| -> DateTime<Utc> { monday.and_hms_opt(h, m, 0).unwrap().and_utc() };
     let reconcile = |now| Invocation { mode: Mode::Reconcile, now, dry_run: false, force: false };
     let desired = || async {
@@ -104,9 +95,10 @@ async fn a_three_member_preview_sleeps_wakes_and_routes_back_as_one_on_moto() {
 
     // One browser request to the web host: all three wake, and the page lists them.
     let later = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let answer = handle_waker(&config, &fleet, alb_request(&waking), at(10, 20), &RecentlyWoken::default(), later)
-        .await
-        .unwrap();
+    let answer =
+        handle_waker(&config, &fleet, alb_request(&waking, HOST, "/"), at(10, 20), &RecentlyWoken::default(), later)
+            .await
+            .unwrap();
     let page = String::from_utf8_lossy(answer.body.as_ref().map(|b| b.as_ref()).unwrap_or_default()).to_string();
     assert_eq!(answer.status_code, 503);
     assert!(page.contains("pr-101 is waking up"), "{page}");

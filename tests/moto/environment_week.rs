@@ -10,15 +10,17 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_elasticloadbalancingv2 as elb;
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use ecs_cost_saver::aws::{retry_config, AwsFleet};
 use ecs_cost_saver::lambda::handle_waker;
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::waker::RecentlyWoken;
-use ecs_cost_saver::{Config, Invocation, Mode};
+use ecs_cost_saver::{Config, Invocation};
 use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, PathPatternConditionConfig, RuleCondition};
 use testkit::fault_proxy::{Call, FaultProxy};
 use testkit::{sdk_config_at, Moto, Seeder};
+
+use crate::traffic::{alb_request, default_hours_mode, next_monday, record_request};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 const PREVIEWS: usize = 2;
@@ -39,19 +41,6 @@ struct Week {
     by_waker: u32,
     unanswered: Vec<String>,
     broken_pages: u32,
-}
-
-fn alb_request(target_group: &str, host: &str, api: bool) -> aws_lambda_events::alb::AlbTargetGroupRequest {
-    let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(testkit::event_file("alb-request.json")).unwrap()).unwrap();
-    event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
-    event["headers"]["host"] = serde_json::Value::String(host.into());
-    event["headers"]["x-forwarded-port"] = "80".into();
-    if api {
-        event["path"] = "/api/items".into();
-        event["headers"]["accept"] = "application/json".into();
-    }
-    serde_json::from_value(event).unwrap()
 }
 
 async fn forward_of(lb: &elb::Client, rule: &str) -> String {
@@ -116,8 +105,7 @@ async fn week(environments: bool) -> Week {
     })
     .unwrap();
     let fleet = AwsFleet::new(&sdk);
-    let today = Utc::now().date_naive();
-    let monday = (1..=7).map(|d| today + Duration::days(d)).find(|d| d.weekday() == Weekday::Mon).unwrap();
+    let monday = next_monday();
     let start: DateTime<Utc> = monday.and_hms_opt(0, 0, 0).unwrap().and_utc();
     let mut w = Week::default();
     let mut now = start;
@@ -147,7 +135,10 @@ async fn week(environments: bool) -> Week {
                 let to = forward_of(&lb, &t.rule).await;
                 if to.contains(":targetgroup/csw-") {
                     let later = std::time::Instant::now() + std::time::Duration::from_secs(600);
-                    let req = alb_request(&to, host, k == 1);
+                    let mut req = alb_request(&to, host, if k == 1 { "/api/items" } else { "/" });
+                    if k == 1 {
+                        req.headers.insert("accept", "application/json".parse().unwrap());
+                    }
                     let answer =
                         handle_waker(&config, &fleet, req, now, &RecentlyWoken::default(), later).await.unwrap();
                     if answer.status_code == 503 {
@@ -158,15 +149,7 @@ async fn week(environments: bool) -> Week {
                     }
                     break;
                 } else if to == t.group && running(&t.service) {
-                    let dimension = |n: &str, v: &str| cw::types::Dimension::builder().name(n).value(v).build();
-                    let datum = cw::types::MetricDatum::builder()
-                        .metric_name("RequestCount")
-                        .dimensions(dimension("TargetGroup", &t.dimension))
-                        .dimensions(dimension("LoadBalancer", &lb_dimension))
-                        .timestamp(cw::primitives::DateTime::from_secs(now.timestamp()))
-                        .value(1.0)
-                        .build();
-                    metrics.put_metric_data().namespace("AWS/ApplicationELB").metric_data(datum).send().await.unwrap();
+                    record_request(&metrics, &t.dimension, &lb_dimension, now).await;
                     w.by_app += 1;
                 } else {
                     w.unanswered.push(format!("{now} {}: asleep without a waking rule", t.service));
@@ -174,14 +157,7 @@ async fn week(environments: bool) -> Week {
                 }
             }
         }
-        let cron = |h: u32| weekday < 5 && now.hour() == h && now.minute() == 0;
-        let mode = if cron(20) {
-            Mode::ScaleDown
-        } else if cron(8) {
-            Mode::ScaleUp
-        } else {
-            Mode::Reconcile
-        };
+        let mode = default_hours_mode(now);
         let summary = run(&fleet, &config, Invocation { mode, now, dry_run: false, force: false }, None).await.unwrap();
         assert_eq!(summary.failures().count(), 0, "{now}: {:#?}", summary.services);
         now += Duration::minutes(15);

@@ -16,15 +16,17 @@ use std::sync::Arc;
 
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_elasticloadbalancingv2 as elb;
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use ecs_cost_saver::aws::{retry_config, AwsFleet};
 use ecs_cost_saver::lambda::handle_waker;
 use ecs_cost_saver::run::run;
 use ecs_cost_saver::waker::RecentlyWoken;
-use ecs_cost_saver::{Config, Invocation, Mode};
+use ecs_cost_saver::{Config, Invocation};
 use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, RuleCondition};
 use testkit::fault_proxy::{Call, FaultProxy};
 use testkit::{sdk_config_at, Moto, Seeder};
+
+use crate::traffic::{alb_request, default_hours_mode, next_monday, record_request};
 
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 const PREVIEWS: usize = 6;
@@ -36,15 +38,6 @@ struct Preview {
     /// The metric dimensions: `targetgroup/<name>/<id>`, `app/<name>/<id>`.
     group_dimension: String,
     registered: bool,
-}
-
-fn alb_request(target_group: &str, host: &str) -> aws_lambda_events::alb::AlbTargetGroupRequest {
-    let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(testkit::event_file("alb-request.json")).unwrap()).unwrap();
-    event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
-    event["headers"]["host"] = serde_json::Value::String(host.into());
-    event["headers"]["x-forwarded-port"] = "80".into();
-    serde_json::from_value(event).unwrap()
 }
 
 /// Where the listener sends a request for `host`: the target group of the matching rule with
@@ -109,8 +102,7 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
     })
     .unwrap();
     let fleet = AwsFleet::new(&sdk);
-    let today = Utc::now().date_naive();
-    let monday = (1..=7).map(|d| today + Duration::days(d)).find(|d| d.weekday() == Weekday::Mon).unwrap();
+    let monday = next_monday();
     let start: DateTime<Utc> = monday.and_hms_opt(0, 0, 0).unwrap().and_utc();
     let step = Duration::minutes(15);
     let (mut task_hours, mut by_app, mut by_waker) = (0.0, 0, 0);
@@ -149,10 +141,16 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
             }
             let to = route(&lb, &listener, &p.host).await;
             if to.contains(":targetgroup/csw-") {
-                let answer =
-                    handle_waker(&config, &fleet, alb_request(&to, &p.host), now, &RecentlyWoken::default(), later)
-                        .await
-                        .unwrap();
+                let answer = handle_waker(
+                    &config,
+                    &fleet,
+                    alb_request(&to, &p.host, "/"),
+                    now,
+                    &RecentlyWoken::default(),
+                    later,
+                )
+                .await
+                .unwrap();
                 let body =
                     String::from_utf8_lossy(answer.body.as_ref().map(|b| b.as_ref()).unwrap_or_default()).to_string();
                 if answer.status_code == 503 && body.contains(&format!("{} is waking up", p.name)) {
@@ -161,29 +159,13 @@ async fn a_simulated_week_of_idle_previews_on_moto_saves_85_percent_and_answers_
                     unanswered.push(format!("{now} {}: waker answered {} {body}", p.name, answer.status_code));
                 }
             } else if to == p.group && desired[&p.name] > 0 {
-                let dimension =
-                    |name: &str, value: &str| cw::types::Dimension::builder().name(name).value(value).build();
-                let datum = cw::types::MetricDatum::builder()
-                    .metric_name("RequestCount")
-                    .dimensions(dimension("TargetGroup", &p.group_dimension))
-                    .dimensions(dimension("LoadBalancer", &lb_dimension))
-                    .timestamp(cw::primitives::DateTime::from_secs(now.timestamp()))
-                    .value(1.0)
-                    .build();
-                metrics.put_metric_data().namespace("AWS/ApplicationELB").metric_data(datum).send().await.unwrap();
+                record_request(&metrics, &p.group_dimension, &lb_dimension, now).await;
                 by_app += 1;
             } else {
                 unanswered.push(format!("{now} {}: routed to {to} while asleep without a waking rule (503)", p.name));
             }
         }
-        let cron = |h: u32| workday && now.hour() == h && now.minute() == 0;
-        let mode = if cron(20) {
-            Mode::ScaleDown
-        } else if cron(8) {
-            Mode::ScaleUp
-        } else {
-            Mode::Reconcile
-        };
+        let mode = default_hours_mode(now);
         let summary = run(&fleet, &config, Invocation { mode, now, dry_run: false, force: false }, None).await.unwrap();
         assert_eq!(summary.failures().count(), 0, "{now}: {:#?}", summary.services);
         idle_slept += summary.services.iter().filter(|s| s.reason.starts_with("idle for")).count();

@@ -10,5 +10,6 @@ mod faults;
 mod fleet;
 mod idle_week;
 mod routing;
+mod traffic;
 mod wake;
 mod week;

@@ -25,21 +25,16 @@ use elb::types::{Action, ActionTypeEnum, HostHeaderConditionConfig, PathPatternC
 use testkit::fault_proxy::{Call, Fault, FaultProxy};
 use testkit::{sdk_config_at, Moto, Seeder};
 
+use crate::traffic::alb_request;
+
+/// The host of `events/alb-request.json`, which pr-101-web's rule asks for.
+const HOST: &str = "pr-101.previews.example.com";
+
 const WAKER: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-cost-saver-waker";
 
 fn inv(mode: Mode, now: &str) -> Invocation {
     let now = DateTime::parse_from_rfc3339(now).unwrap().with_timezone(&Utc);
     Invocation { mode, now, dry_run: false, force: false }
-}
-
-/// `events/alb-request.json` routed to `target_group` by the port-80 listener, for a page of the app.
-fn alb_request(target_group: &str) -> aws_lambda_events::alb::AlbTargetGroupRequest {
-    let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(testkit::event_file("alb-request.json")).unwrap()).unwrap();
-    event["requestContext"]["elb"]["targetGroupArn"] = serde_json::Value::String(target_group.into());
-    event["path"] = "/app/".into();
-    event["headers"]["x-forwarded-port"] = "80".into();
-    serde_json::from_value(event).unwrap()
 }
 
 /// Far enough away never to cut a test's wake short.
@@ -189,9 +184,16 @@ async fn a_preview_behind_an_alb_rule_sleeps_wakes_on_request_and_gets_every_rul
     // `events/alb-request.json`, as the ALB sends it, to the group the waking rule forwards to.
     let calls_before: u32 = fleet.calls().values().sum();
     let started = std::time::Instant::now();
-    let answer = handle_waker(&config, &fleet, alb_request(&waking), Utc::now(), &RecentlyWoken::default(), later())
-        .await
-        .unwrap();
+    let answer = handle_waker(
+        &config,
+        &fleet,
+        alb_request(&waking, HOST, "/app/"),
+        Utc::now(),
+        &RecentlyWoken::default(),
+        later(),
+    )
+    .await
+    .unwrap();
     let (took, calls) = (started.elapsed(), fleet.calls().values().sum::<u32>() - calls_before);
     eprintln!("waker, cold request that restores: {calls} AWS calls, {} ms against moto on loopback", took.as_millis());
     // Measured 19: the rules of the request's load balancer are read first. At AWS's usual
@@ -315,17 +317,25 @@ async fn a_crash_at_any_write_of_the_sleep_or_the_wake_is_finished_by_the_next_r
         // The wake: a request, a healthy target, the next reconcile. When it crashed, the next
         // page reload and reconcile finish it.
         let recent = RecentlyWoken::default();
-        let _ = handle_waker(&config, waker, alb_request(&waking), Utc::now(), &recent, later()).await.unwrap();
+        let _ = handle_waker(&config, waker, alb_request(&waking, HOST, "/app/"), Utc::now(), &recent, later())
+            .await
+            .unwrap();
         alb.register_healthy_target().await;
         let _ = run(waker, &config, inv(Mode::Reconcile, "2026-11-20T22:15:00Z"), None).await.unwrap();
         let clean_wake = !in_sleep && writes.load(Ordering::SeqCst) < crash_at;
         if clean_wake {
             wake_writes = Some(writes.load(Ordering::SeqCst));
         } else if !in_sleep {
-            let _ =
-                handle_waker(&config, &direct, alb_request(&waking), Utc::now(), &RecentlyWoken::default(), later())
-                    .await
-                    .unwrap();
+            let _ = handle_waker(
+                &config,
+                &direct,
+                alb_request(&waking, HOST, "/app/"),
+                Utc::now(),
+                &RecentlyWoken::default(),
+                later(),
+            )
+            .await
+            .unwrap();
             let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T22:30:00Z"), None).await.unwrap();
         }
         let _ = run(&direct, &config, inv(Mode::Reconcile, "2026-11-20T22:45:00Z"), None).await.unwrap();
