@@ -18,6 +18,7 @@ use crate::model::{Bounds, Fresh, ListenerRule, ServiceId, Tags};
 
 mod client;
 mod discovery;
+pub mod hub;
 mod load_balancers;
 mod request_counts;
 
@@ -71,6 +72,19 @@ const UNTAG_RESOURCE: &str = "ecs:UntagResource";
 const UPDATE_SERVICE: &str = "ecs:UpdateService";
 const REGISTER_SCALABLE_TARGET: &str = "application-autoscaling:RegisterScalableTarget";
 
+/// The SDK configuration from the standard chain: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials.
+/// An endpoint variable set to nothing counts as unset (the template declares
+/// `AWS_ENDPOINT_URL: ""` for `sam local`); an image without CA certificates is an error naming
+/// the cause, where the SDK would panic.
+pub async fn env_config() -> Result<aws_config::SdkConfig, String> {
+    for empty in crate::startup::empty_endpoint_variables(|k| std::env::var(k).ok()) {
+        // Before any client or thread reads the environment: start-up, one task.
+        std::env::remove_var(empty);
+    }
+    crate::startup::check_trust_store()?;
+    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config()).load().await)
+}
+
 pub struct AwsFleet {
     ecs: ecs::Client,
     aas: aas::Client,
@@ -82,20 +96,10 @@ pub struct AwsFleet {
 }
 
 impl AwsFleet {
-    /// Clients from the standard chain: `AWS_ENDPOINT_URL`, `AWS_REGION`, credentials.
-    /// With `timeouts` on every call (the waker's are shorter: a browser waits).
-    /// An endpoint variable set to nothing counts as unset (the template declares
-    /// `AWS_ENDPOINT_URL: ""` for `sam local`); an image without CA certificates is an error
-    /// naming the cause, where the SDK would panic.
+    /// Clients from `env_config`, with `timeouts` on every call (the waker's are shorter: a
+    /// browser waits).
     pub async fn from_env(timeouts: Timeouts) -> Result<AwsFleet, String> {
-        for empty in crate::startup::empty_endpoint_variables(|k| std::env::var(k).ok()) {
-            // Before any client or thread reads the environment: start-up, one task.
-            std::env::remove_var(empty);
-        }
-        crate::startup::check_trust_store()?;
-        let config =
-            aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config()).load().await;
-        Ok(AwsFleet::with_timeouts(&config, timeouts))
+        Ok(AwsFleet::with_timeouts(&env_config().await?, timeouts))
     }
 
     /// Clients from `config`, with the default `Timeouts` on every call.

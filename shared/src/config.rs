@@ -74,6 +74,10 @@ pub struct Config {
     pub forced_dry_run: Option<String>,
     /// The tag keys that name a service's environment, first present wins (`ENVIRONMENT_TAG_KEYS`).
     pub environment_tag_keys: Vec<String>,
+    /// The accounts and regions to work on (`TARGETS`); empty: the local account and region.
+    pub targets: Vec<crate::targets::TargetSpec>,
+    /// The role assumed in each target account (`SPOKE_ROLE_NAME`, what `spoke.yaml` creates).
+    pub spoke_role_name: String,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
         let waker_function_arn = waker(&vars)?;
         let prices = prices(&vars)?;
         let environment_tag_keys = environment_keys(&vars)?;
+        let (targets, spoke_role_name) = hub(&vars)?;
         Ok(Config {
             scope_tag_key,
             scope_tag_values,
@@ -136,6 +141,8 @@ impl Config {
             prices,
             forced_dry_run: None,
             environment_tag_keys,
+            targets,
+            spoke_role_name,
         })
     }
 
@@ -310,6 +317,17 @@ fn environment_keys<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Vec
         return Err(keys.fail("at most 10 keys"));
     }
     Ok(list)
+}
+
+/// Where the functions work (`TARGETS`) and the role they assume there (`SPOKE_ROLE_NAME`).
+fn hub<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+) -> Result<(Vec<crate::targets::TargetSpec>, String), ConfigError> {
+    let targets = vars.get("TARGETS", "");
+    let specs = crate::targets::parse_targets(&targets.1).map_err(|p| targets.fail(p))?;
+    let role = vars.get("SPOKE_ROLE_NAME", crate::targets::DEFAULT_SPOKE_ROLE);
+    crate::targets::check_role_name(role.1.trim()).map_err(|p| role.fail(p))?;
+    Ok((specs, role.1.trim().to_string()))
 }
 
 /// The waker function's ARN, when one is deployed.

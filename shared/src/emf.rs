@@ -8,10 +8,13 @@ use crate::summary::{Caller, Reported, Summary};
 
 pub const NAMESPACE: &str = "ECSCostSaver";
 pub const DIMENSION: &str = "Function";
+/// With `TARGETS`, each target's own document is dimensioned by these as well as the function.
+pub const ACCOUNT_DIMENSION: &str = "Account";
+pub const REGION_DIMENSION: &str = "Region";
 
 /// Every metric emitted, with its CloudWatch unit. The template's alarm and dashboard use these
 /// names (tests/contract/template_guard.rs checks they exist).
-pub const METRICS: [(&str, &str); 11] = [
+pub const METRICS: [(&str, &str); 12] = [
     ("ServicesAsleep", "Count"),
     ("ServicesAwake", "Count"),
     ("ServicesPutToSleep", "Count"),
@@ -23,11 +26,12 @@ pub const METRICS: [(&str, &str); 11] = [
     ("DollarsSaved", "None"),
     ("ServicesWokenByRequest", "Count"),
     ("IdleSlept", "Count"),
+    ("TargetsFailed", "Count"),
 ];
 
 /// The metric values of one run, in `METRICS` order. `ServicesAwake` is only known when the run
 /// looked at the whole scope: `scale-up` and `wake` see just the services they restore.
-fn values(summary: &Summary) -> [Option<f64>; 11] {
+fn values(summary: &Summary) -> [Option<f64>; 12] {
     let count = |actions: &[Reported]| Some(f64::from(actions.iter().map(|a| summary.count(*a)).sum::<u32>()));
     let whole_scope = summary.caller.sees_whole_scope();
     let failed = summary.failures().count() as u32;
@@ -45,6 +49,8 @@ fn values(summary: &Summary) -> [Option<f64>; 11] {
         Some(summary.savings.usd_saved),
         count(&[Reported::WokenByRequest]),
         Some(summary.services.iter().filter(|s| s.action == Reported::ScaledDown && s.idle).count() as f64),
+        // Only when the run worked on `TARGETS`.
+        (!summary.targets.is_empty()).then(|| summary.targets.iter().filter(|t| t.error.is_some()).count() as f64),
     ]
 }
 
@@ -88,6 +94,18 @@ fn log_environments(summary: &Summary) {
 
 /// The EMF document for one run of `function` at `timestamp_ms` (milliseconds since the epoch).
 pub fn document(function: &str, summary: &Summary, timestamp_ms: i64) -> Value {
+    document_in(function, None, summary, timestamp_ms)
+}
+
+/// The EMF document of one run, or with `target` of that target's share of it, dimensioned by
+/// function, account and region (the whole run's stays by function alone: its maxima are the
+/// organization's, not one target's).
+pub fn document_in(
+    function: &str,
+    target: Option<&crate::summary::TargetReport>,
+    summary: &Summary,
+    timestamp_ms: i64,
+) -> Value {
     let mut root = Map::new();
     let mut definitions = Vec::new();
     for ((name, unit), value) in METRICS.iter().zip(values(summary)) {
@@ -97,6 +115,12 @@ pub fn document(function: &str, summary: &Summary, timestamp_ms: i64) -> Value {
         }
     }
     root.insert(DIMENSION.into(), json!(function));
+    let mut dimensions = vec![DIMENSION];
+    if let Some(t) = target {
+        root.insert(ACCOUNT_DIMENSION.into(), json!(t.account));
+        root.insert(REGION_DIMENSION.into(), json!(t.region));
+        dimensions.extend([ACCOUNT_DIMENSION, REGION_DIMENSION]);
+    }
     root.insert("mode".into(), json!(summary.caller.name()));
     root.insert(
         "_aws".into(),
@@ -104,7 +128,7 @@ pub fn document(function: &str, summary: &Summary, timestamp_ms: i64) -> Value {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [[DIMENSION]],
+                "Dimensions": [dimensions],
                 "Metrics": definitions,
             }],
         }),
@@ -121,6 +145,9 @@ pub fn emit(summary: &Summary) {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| summary.caller.name().to_string());
     let now = chrono::Utc::now().timestamp_millis();
     println!("{}", document(&function, summary, now));
+    for (target, part) in summary.targets.iter().zip(crate::hub::per_target(summary)) {
+        println!("{}", document_in(&function, Some(target), &part, now));
+    }
 }
 
 #[cfg(test)]

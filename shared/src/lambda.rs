@@ -8,19 +8,22 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::aws::hub::Hub;
 use crate::aws::AwsFleet;
 use crate::config::Config;
 use crate::event::{parse_invocation, parse_payload};
 use crate::fleet::Fleet;
+use crate::hub::Reached;
 use crate::plan::Mode;
 use crate::run::run;
 use crate::summary::Reported;
 use crate::summary::Summary;
+use crate::targets::Place;
 use crate::wake::{parse_wake, wake, WakeError, WakeReport};
 
 /// Once per cold start: JSON logs when Lambda asks for them, configuration (failing before any
 /// AWS call, naming the bad variable) and the clients.
-async fn start(timeouts: crate::aws::Timeouts) -> Result<(Config, AwsFleet), lambda_runtime::Error> {
+async fn start(timeouts: crate::aws::Timeouts) -> Result<(Config, AwsFleet, Option<Hub>), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let mut config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "bad configuration");
@@ -32,11 +35,13 @@ async fn start(timeouts: crate::aws::Timeouts) -> Result<(Config, AwsFleet), lam
         config.dry_run = true;
         config.forced_dry_run = Some(why);
     }
-    let fleet = AwsFleet::from_env(timeouts).await.map_err(|e| {
+    let sdk = crate::aws::env_config().await.map_err(|e| {
         tracing::error!(error = %e, "cannot start");
         lambda_runtime::Error::from(e)
     })?;
-    Ok((config, fleet))
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "ecs-cost-saver".into());
+    let hub = (!config.targets.is_empty()).then(|| Hub::new(&sdk, timeouts, &function));
+    Ok((config, AwsFleet::with_timeouts(&sdk, timeouts), hub))
 }
 
 /// Serves `mode` until the runtime stops. Fails before any AWS call on a bad variable.
@@ -62,8 +67,8 @@ enum Response {
 /// The runtime loop of a JSON function: configuration and clients once, then per event the
 /// payload parsed (no AWS call for a bad one) and handled at the run's whole-second clock.
 async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error> {
-    let (config, fleet) = start(crate::aws::Timeouts::default()).await?;
-    let (config, fleet) = (&config, &fleet);
+    let (config, fleet, hub) = start(crate::aws::Timeouts::default()).await?;
+    let (config, fleet, hub) = (&config, &fleet, &hub);
     // Boxed per event: the handler's state machine is deep (the SDK's own futures inside), and
     // nesting it in the runtime's future exceeds the compiler's layout query depth.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
@@ -72,11 +77,24 @@ async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error>
             let payload =
                 parse_payload(event.payload.get()).map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
             let clock = crate::clock::now();
-            Ok::<_, Diagnostic>(match function {
-                JsonFunction::Scheduled(mode) => {
+            Ok::<_, Diagnostic>(match (function, hub) {
+                (JsonFunction::Scheduled(mode), None) => {
                     Response::Summary(handle(mode, config, fleet, payload, clock, deadline).await?)
                 }
-                JsonFunction::Wake => Response::Json(handle_wake(config, fleet, payload, clock, deadline).await?),
+                (JsonFunction::Scheduled(mode), Some(hub)) => {
+                    let inv = parse_invocation(&payload, mode, clock, config.dry_run)
+                        .map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
+                    let reached = hub.reach(&config.targets, &config.spoke_role_name, &Place::default()).await;
+                    Response::Summary(handle_targets(config, &reached, inv, deadline).await?)
+                }
+                (JsonFunction::Wake, None) => {
+                    Response::Json(handle_wake(config, fleet, payload, clock, deadline).await?)
+                }
+                (JsonFunction::Wake, Some(hub)) => {
+                    let (request, place) = parse_wake_on_targets(config, &payload, clock)?;
+                    let reached = hub.reach(&config.targets, &config.spoke_role_name, &place).await;
+                    Response::Json(handle_wake_targets(config, &reached, &request, deadline).await?)
+                }
             })
         })
     }))
@@ -102,18 +120,72 @@ pub async fn handle<F: Fleet>(
     Ok(summary)
 }
 
-/// `ServicesFailed` naming each failed or unreached service, when there is any.
+/// With `TARGETS`: one run on every target at once, failing after all are done when a target
+/// could not be worked on or a service failed (`TargetsFailed`, `ServicesFailed`).
+pub async fn handle_targets<F: Fleet>(
+    config: &Config,
+    reached: &[Reached<F>],
+    inv: crate::plan::Invocation,
+    deadline: Option<Instant>,
+) -> Result<Summary, Diagnostic> {
+    let summary = crate::hub::run_targets(reached, config, inv, deadline).await;
+    crate::emf::publish(&summary, &summary);
+    services_failed(&summary)?;
+    Ok(summary)
+}
+
+/// `TargetsFailed` naming each target that could not be worked on, else `ServicesFailed` naming
+/// each failed or unreached service (with its account and region on `TARGETS`), when any.
 fn services_failed(summary: &Summary) -> Result<(), Diagnostic> {
     let failed: Vec<String> = summary
         .failures()
         .map(|f| {
-            format!("{}/{}: {}", f.cluster, f.service, f.error.as_deref().unwrap_or("not reached before the deadline"))
+            let place = match (&f.account, &f.region) {
+                (Some(a), Some(r)) => format!("{a}:{r}:"),
+                _ => String::new(),
+            };
+            let why = f.error.as_deref().unwrap_or("not reached before the deadline");
+            format!("{place}{}/{}: {why}", f.cluster, f.service)
         })
         .collect();
-    if failed.is_empty() {
-        return Ok(());
+    let services = format!("{} service(s) failed: {}", failed.len(), failed.join("; "));
+    let targets = crate::hub::failed_targets(summary);
+    match (targets.is_empty(), failed.is_empty()) {
+        (true, true) => Ok(()),
+        (true, false) => Err(diagnostic("ServicesFailed", services)),
+        (false, _) => {
+            let also = if failed.is_empty() { String::new() } else { format!("; {services}") };
+            Err(diagnostic(
+                "TargetsFailed",
+                format!("{} target(s) failed: {}{also}", targets.len(), targets.join("; ")),
+            ))
+        }
     }
-    Err(diagnostic("ServicesFailed", format!("{} service(s) failed: {}", failed.len(), failed.join("; "))))
+}
+
+/// A wake on `TARGETS`: the request and where to look, refused before any AWS call.
+pub fn parse_wake_on_targets(
+    config: &Config,
+    payload: &Value,
+    clock: DateTime<Utc>,
+) -> Result<(crate::wake::WakeRequest, Place), Diagnostic> {
+    let bad = |e: crate::event::PayloadError| diagnostic("InvalidPayload", e.to_string());
+    Ok((parse_wake(payload, clock, config).map_err(bad)?, crate::wake::place_of(payload).map_err(bad)?))
+}
+
+/// A wake on every target `reached` holds: the merged report, or the error of a wake that found
+/// nothing anywhere; a target that failed or refused fails the invocation after the others.
+pub async fn handle_wake_targets<F: Fleet>(
+    config: &Config,
+    reached: &[Reached<F>],
+    request: &crate::wake::WakeRequest,
+    deadline: Option<Instant>,
+) -> Result<Value, Diagnostic> {
+    let report = crate::hub::wake_targets(reached, config, request, deadline)
+        .await
+        .map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
+    crate::emf::publish(&report, &report.summary);
+    wake_result(report)
 }
 
 /// Serves `wake` until the runtime stops: direct invocations and Function URL requests.
@@ -123,7 +195,8 @@ pub async fn serve_wake() -> Result<(), lambda_runtime::Error> {
 
 /// Serves `waker` until the runtime stops: requests routed by a sleeping service's waking rule.
 pub async fn serve_waker() -> Result<(), lambda_runtime::Error> {
-    let (config, fleet) = start(crate::aws::Timeouts::waker()).await?;
+    // The load balancer calling it is in its own account and region: `TARGETS` is not its.
+    let (config, fleet, _) = start(crate::aws::Timeouts::waker()).await?;
     let (config, fleet) = (&config, &fleet);
     let recent = &crate::waker::RecentlyWoken::default();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AlbTargetGroupRequest>| {

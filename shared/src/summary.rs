@@ -70,6 +70,9 @@ pub struct Summary {
     /// Waking routing taken down (or still waiting for healthy targets) this run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routing: Vec<String>,
+    /// One entry per account and region when the run worked on `TARGETS` (`hub`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetReport>,
 }
 
 fn caller_name<S: serde::Serializer>(caller: &Caller, s: S) -> Result<S::Ok, S::Error> {
@@ -83,6 +86,11 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceReport {
     pub arn: String,
+    /// The account and region it is in, when the run worked on `TARGETS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub cluster: String,
     pub service: String,
     /// The environment it is a member of, if any (`ENVIRONMENT_TAG_KEYS`).
@@ -125,6 +133,8 @@ impl Summary {
                 *counts.entry(action.name()).or_insert(0) += 1;
                 ServiceReport {
                     arn: o.entry.id.arn,
+                    account: None,
+                    region: None,
                     cluster: o.entry.id.cluster,
                     service: o.entry.id.name,
                     environment: o.entry.environment,
@@ -155,6 +165,7 @@ impl Summary {
             services,
             warnings,
             routing: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -163,6 +174,11 @@ impl Summary {
         for (report, cost) in self.services.iter_mut().zip(costs) {
             report.cost = cost;
         }
+        self.total_costs();
+    }
+
+    /// The savings totals from the services' own cost entries.
+    pub fn total_costs(&mut self) {
         self.savings = totals(self.services.iter().filter_map(|s| s.cost.as_ref()));
         self.savings.by_environment = crate::savings::by_environment(
             self.services.iter().filter_map(|s| Some((s.environment.as_deref()?, s.cost.as_ref()?))),
@@ -177,5 +193,50 @@ impl Summary {
 
     pub fn count(&self, action: Reported) -> u32 {
         self.counts.get(action.name()).copied().unwrap_or(0)
+    }
+}
+
+/// One target's share of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetReport {
+    pub account: String,
+    pub region: String,
+    /// Services per action, as the summary's `counts`.
+    pub counts: BTreeMap<&'static str, u32>,
+    pub services: u32,
+    pub aws_calls: u32,
+    /// Attempts the SDK retried (throttling, 5xx, dropped connections).
+    pub aws_retries: u32,
+    pub hourly_usd_avoided: f64,
+    /// Why the target was not worked on, or its discovery failed (nothing was changed there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TargetReport {
+    pub(crate) fn of(target: &crate::targets::Target, part: Result<&Summary, &String>) -> TargetReport {
+        let (account, region) = (target.account.clone(), target.region.clone());
+        match part {
+            Err(why) => TargetReport {
+                account,
+                region,
+                counts: BTreeMap::new(),
+                services: 0,
+                aws_calls: 0,
+                aws_retries: 0,
+                hourly_usd_avoided: 0.0,
+                error: Some(why.clone()),
+            },
+            Ok(s) => TargetReport {
+                account,
+                region,
+                counts: s.counts.clone(),
+                services: s.services.len() as u32,
+                aws_calls: s.aws_calls.values().sum(),
+                aws_retries: s.aws_retries.values().sum(),
+                hourly_usd_avoided: s.savings.hourly_usd_avoided,
+                error: None,
+            },
+        }
     }
 }

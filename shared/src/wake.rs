@@ -80,6 +80,9 @@ struct Payload {
     until: Option<String>,
     dry_run: Option<bool>,
     now: Option<String>,
+    /// Where, with `TARGETS` (`place_of`).
+    account: Option<String>,
+    region: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,7 +94,8 @@ struct TagPayload {
 
 const ACCEPTED: &str =
     "accepted: {\"cluster\": \"...\", \"service\": \"...\"}, {\"environment\": \"...\"} or {\"tag\": {\"key\": \"...\", \"value\": \"...\"}}, \
-plus \"hours\": N or \"until\": \"<RFC 3339>\"; optional \"dry_run\", \"now\"";
+plus \"hours\": N or \"until\": \"<RFC 3339>\"; optional \"dry_run\", \"now\", and with TARGETS \"account\", \"region\" \
+(or the service's ARN as \"service\")";
 
 /// ECS names clusters and services with at most 255 characters; tag keys have 128, values 256.
 const MAX_NAME_CHARS: usize = 255;
@@ -114,6 +118,11 @@ pub fn parse_wake(payload: &Value, clock: DateTime<Utc>, config: &Config) -> Res
         refuse_nulls(tag, "`tag`")?;
     }
     let mut p: Payload = serde_json::from_value(payload.clone()).map_err(|e| bad(e.to_string()))?;
+    if config.targets.is_empty() && (p.account.is_some() || p.region.is_some()) {
+        return Err(bad(
+            "`account` and `region` need TARGETS: this deployment works on its own account and region".into()
+        ));
+    }
     let selector = selector_of(&mut p, config)?;
     let dry_run = config.dry_run || p.dry_run.unwrap_or(false);
     let now = match p.now {
@@ -192,13 +201,36 @@ fn selector_of(p: &mut Payload, config: &Config) -> Result<Selector, PayloadErro
             key: field("tag.key", t.key, MAX_TAG_KEY_CHARS)?,
             value: field("tag.value", t.value, MAX_TAG_VALUE_CHARS)?,
         },
-        (None, Some(_), None, None) => return Err(bad("`service` needs its `cluster`".into())),
+        (None, Some(arn), None, None) if arn.trim().starts_with("arn:") => {
+            let (cluster, service) = crate::targets::service_of_arn(arn.trim())
+                .ok_or_else(|| bad(format!("`service` = {:?} is not an ECS service ARN", echo(&arn))))?;
+            Selector::Service { cluster, service }
+        }
+        (None, Some(_), None, None) => {
+            return Err(bad("`service` needs its `cluster` (or give the service's ARN)".into()))
+        }
         (None, None, None, None) => {
             return Err(bad("name a `cluster` (and `service`), an `environment` or a `tag`".into()))
         }
         _ => return Err(bad("give either `cluster`/`service` or `tag`, not both".into())),
     };
     Ok(selector)
+}
+
+/// Where a wake on `TARGETS` looks: the payload's `account` and `region`, or its service ARN's.
+pub fn place_of(payload: &Value) -> Result<crate::targets::Place, PayloadError> {
+    let text = |field: &str| payload.get(field).and_then(Value::as_str).map(|v| v.trim().to_string());
+    let bad = |m: String| PayloadError(format!("{m} ({ACCEPTED})"));
+    let from_arn = text("service").as_deref().and_then(crate::targets::target_of_arn);
+    let account = text("account").or(from_arn.as_ref().map(|t| t.account.clone()));
+    let region = text("region").or(from_arn.map(|t| t.region));
+    if let Some(a) = &account {
+        crate::targets::check_account(a).map_err(|e| bad(format!("`account`: {e}")))?;
+    }
+    if let Some(r) = &region {
+        crate::targets::check_region(r).map_err(|e| bad(format!("`region`: {e}")))?;
+    }
+    Ok(crate::targets::Place { account, region })
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
@@ -210,6 +242,11 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
 /// A service `wake` kept awake, and until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeptAlive {
+    /// The account and region it is in, when the wake worked on `TARGETS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub cluster: String,
     pub service: String,
     pub until: String,
@@ -412,6 +449,8 @@ async fn keep_alive_all<F: ChangeService>(
             }
         }
         kept_alive.push(KeptAlive {
+            account: None,
+            region: None,
             cluster: s.id.cluster.clone(),
             service: s.id.name.clone(),
             until: if own_lasts { describe_existing(&view.keep_alive) } else { value.clone() },

@@ -79,7 +79,56 @@ fn the_spoke_role_has_exactly_the_single_account_fleet_permissions_and_guard() {
     let roles = tagged(&single["Outputs"]["FunctionRoleArns"]["Value"], "!Join");
     let arns: Vec<&str> =
         roles[1].as_sequence().unwrap().iter().map(|r| tagged(r, "!GetAtt").as_str().unwrap()).collect();
-    for function in ["ScaleDown", "ScaleUp", "Reconcile", "Wake", "Waker"] {
+    for function in ["ScaleDown", "ScaleUp", "Reconcile", "Wake"] {
         assert!(arns.contains(&format!("{function}FunctionRole.Arn").as_str()), "{arns:?}");
+    }
+    // The waker answers its own account's load balancers: no spoke trusts it.
+    assert_eq!(arns.len(), 4, "{arns:?}");
+}
+
+/// The hub may assume the spoke role by its name and nothing else, list what TARGETS' wildcards
+/// name, and has this only when TARGETS is set; the waker never gets it.
+#[test]
+fn the_hub_assumes_only_the_spoke_role_and_only_with_targets() {
+    let single = load("template.yaml");
+    let hub = &single["Resources"]["HubPolicy"];
+    assert_eq!(hub["Condition"].as_str(), Some("HasTargets"));
+    let statements = hub["Properties"]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    assert_eq!(statements.len(), 2);
+    assert_eq!(statements[0]["Action"].as_str(), Some("sts:AssumeRole"));
+    assert_eq!(
+        tagged(&statements[0]["Resource"], "!Sub").as_str(),
+        Some("arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}")
+    );
+    let reads: Vec<&str> = statements[1]["Action"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(
+        reads,
+        [
+            "organizations:ListAccountsForParent",
+            "organizations:ListOrganizationalUnitsForParent",
+            "account:ListRegions"
+        ]
+    );
+    for (name, function) in single["Resources"].as_mapping().unwrap() {
+        if function["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let has = function["Properties"]["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|p| format!("{p:?}").contains("HubPolicy"));
+        assert_eq!(has, name.as_str() != Some("WakerFunction"), "{name:?}");
+    }
+    let env = &single["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(tagged(&env["TARGETS"], "!Ref").as_str(), Some("Targets"));
+    assert_eq!(tagged(&env["SPOKE_ROLE_NAME"], "!Ref").as_str(), Some("SpokeRoleName"));
+    // One name, the same default and pattern in both templates.
+    for field in ["Type", "Default", "AllowedPattern"] {
+        let spoke = load("spoke.yaml");
+        assert_eq!(
+            single["Parameters"]["SpokeRoleName"][field], spoke["Parameters"]["SpokeRoleName"][field],
+            "{field}"
+        );
     }
 }

@@ -207,6 +207,13 @@ fn no_policy_allows_a_write_the_guard_does_not_cover() {
             if ["Describe", "List", "Get"].iter().any(|read| verb.starts_with(read)) {
                 continue;
             }
+            // Changes nothing itself: what the spoke role may do carries the same guard there
+            // (tests/contract/spoke.rs), and it is the only role the hub may assume.
+            if action == "sts:AssumeRole" {
+                let role = format!("{:?}", s["Resource"]);
+                assert!(role.contains("role/${SpokeRoleName}"), "{role}");
+                continue;
+            }
             writes += 1;
             assert!(denied.contains(action), "{action} is allowed but not denied on protected resources");
         }
@@ -448,6 +455,32 @@ const EDGES: &[(&str, &str, &[&str], &[&str])] = &[
         &["10081", "10090", "10100", "11000", "20000", "99999", "1.5", "-1", "1e3", "15 m"],
     ),
     ("DryRun", "DRY_RUN", &["true", "false"], &["yes", "on"]),
+    (
+        "Targets",
+        "TARGETS",
+        &[
+            "",
+            "111122223333:eu-west-1",
+            "111122223333:*",
+            "ou-ab12-cdef3456:us-gov-west-1",
+            "111122223333:eu-west-1, 444455556666:ap-southeast-2 ,ou-ab12-cdef3456:us-east-1",
+        ],
+        &[
+            "111122223333",
+            "11112222333:eu-west-1",
+            "111122223333:eu-west",
+            "111122223333:EU-WEST-1",
+            "ou-ab12:eu-west-1",
+            "ou-ab12-cdef3456:*",
+            "111122223333:eu-west-1;444455556666:eu-west-1",
+        ],
+    ),
+    (
+        "SpokeRoleName",
+        "SPOKE_ROLE_NAME",
+        &["ecs-cost-saver-spoke", "a", "Role+=,.@_-1"],
+        &["a/b", "role name", "ecs-cost-saver-spoke-with-a-name-that-is-far-too-long-for-iam-to-take-it"],
+    ),
     (
         "MaxWakeHours",
         "MAX_WAKE_HOURS",
