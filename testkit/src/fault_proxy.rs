@@ -21,6 +21,9 @@ pub enum Fault {
     Status(u16),
     Drop,
     Delay(Duration),
+    /// HTTP 403 `AccessDenied` in the Query protocol's XML (STS): what a role that may not be
+    /// assumed answers, which moto never does (it lets any role be assumed).
+    AccessDenied,
 }
 
 /// One request as a rule sees it.
@@ -144,7 +147,7 @@ async fn serve(
         (n, (*sent).max(1))
     };
     let fault = rule(&Call { operation: &operation, n, attempt, key, sent, body: &body });
-    if matches!(fault, Some(Fault::Throttle | Fault::Status(_) | Fault::Drop)) {
+    if matches!(fault, Some(Fault::Throttle | Fault::Status(_) | Fault::Drop | Fault::AccessDenied)) {
         *injected.lock().unwrap().entry(operation.clone()).or_insert(0) += 1;
     }
     match fault {
@@ -159,6 +162,7 @@ async fn serve(
             return respond(&mut client, status, "Service Unavailable", "ServiceUnavailableException", "injected")
                 .await;
         }
+        Some(Fault::AccessDenied) => return refuse_access(&mut client).await,
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         None => {}
     }
@@ -203,13 +207,33 @@ fn operation_name(target: &str) -> String {
     format!("{prefix}:{op}")
 }
 
-/// Elastic Load Balancing speaks the Query protocol: the operation is the body's `Action`
-/// (`Action=CreateRule&...` -> `elasticloadbalancing:CreateRule`).
+/// Elastic Load Balancing and STS speak the Query protocol: the operation is the body's `Action`,
+/// the service the one the request is signed for (`Action=CreateRule&...` signed
+/// `…/elasticloadbalancing/aws4_request` -> `elasticloadbalancing:CreateRule`).
 fn query_action(request: &[u8]) -> Option<String> {
     let end = request.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&request[..end]);
     let body = String::from_utf8_lossy(&request[end + 4..]);
     let action = body.split('&').find_map(|pair| pair.strip_prefix("Action="))?;
-    Some(format!("elasticloadbalancing:{action}"))
+    let service = head
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("authorization:"))
+        .and_then(|l| l.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("elasticloadbalancing");
+    Some(format!("{service}:{action}"))
+}
+
+async fn refuse_access(client: &mut TcpStream) -> std::io::Result<()> {
+    let body = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+<Code>AccessDenied</Code><Message>User is not authorized to perform: sts:AssumeRole (injected)</Message></Error>\
+<RequestId>injected</RequestId></ErrorResponse>";
+    let response = format!(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: text/xml\r\nx-amzn-requestid: injected\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(response.as_bytes()).await?;
+    client.shutdown().await
 }
 
 /// One HTTP/1.1 request read whole: its head and as much body as `content-length` says.

@@ -45,9 +45,16 @@ fn the_spoke_is_plain_cloudformation_with_one_role_and_its_two_policies() {
     let attached: Vec<&str> =
         role["ManagedPolicyArns"].as_sequence().unwrap().iter().map(|p| tagged(p, "!Ref").as_str().unwrap()).collect();
     assert_eq!(attached, ["FleetAccessPolicy", "ProtectedGuardPolicy"]);
-    // Trusted by the hub's function roles only, by their ARNs (account and role name).
+    // Trusted by the hub's function roles, by their ARNs (account and role name), and only when
+    // the operator names them, the roles that run the command line over the organization.
     let trust = role["AssumeRolePolicyDocument"]["Statement"].as_sequence().unwrap();
-    assert_eq!(trust.len(), 1);
+    assert_eq!(trust.len(), 2);
+    let operators = tagged(&trust[1], "!If").as_sequence().unwrap();
+    assert_eq!(operators[0].as_str(), Some("HasOperators"));
+    assert_eq!(tagged(&operators[1]["Principal"]["AWS"], "!Ref").as_str(), Some("OperatorRoleArns"));
+    assert_eq!(operators[1]["Action"].as_str(), Some("sts:AssumeRole"));
+    assert_eq!(tagged(&operators[2], "!Ref").as_str(), Some("AWS::NoValue"));
+    assert_eq!(spoke["Parameters"]["OperatorRoleArns"]["Default"].as_str(), Some(""));
     assert_eq!(trust[0]["Effect"].as_str(), Some("Allow"));
     assert_eq!(trust[0]["Action"].as_str(), Some("sts:AssumeRole"));
     let principal = trust[0]["Principal"].as_mapping().unwrap();
