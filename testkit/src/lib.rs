@@ -146,6 +146,59 @@ print(json.dumps([vpc, subnets]))
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Moto as another account sees it, in `region`: the credentials of a role assumed there (moto
+/// keeps its state per account and region, and lets any role be assumed).
+pub async fn account_config(moto: &Moto, account: &str, region: &str) -> SdkConfig {
+    let base = moto.sdk_config().await;
+    let answer = aws_sdk_sts::Client::new(&base)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/ecs-cost-saver-spoke"))
+        .role_session_name("seeder")
+        .send()
+        .await
+        .unwrap();
+    let c = answer.credentials().unwrap();
+    let creds = aws_sdk_ecs::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "assumed",
+    );
+    base.to_builder()
+        .region(Region::new(region.to_string()))
+        .credentials_provider(aws_sdk_ecs::config::SharedCredentialsProvider::new(creds))
+        .build()
+}
+
+/// An organization in moto with the default account as its management account, and
+/// `accounts` new member accounts (their ids are moto's to choose) in one organizational unit:
+/// `(ou, accounts)`.
+pub async fn organization_unit(moto: &Moto, accounts: usize) -> (String, Vec<String>) {
+    use aws_sdk_organizations as org;
+    let client = org::Client::new(&moto.sdk_config().await);
+    client.create_organization().feature_set(org::types::OrganizationFeatureSet::All).send().await.unwrap();
+    let roots = client.list_roots().send().await.unwrap();
+    let root = roots.roots()[0].id().unwrap().to_string();
+    let ou = client.create_organizational_unit().parent_id(&root).name("previews").send().await.unwrap();
+    let ou = ou.organizational_unit().unwrap().id().unwrap().to_string();
+    let mut ids = Vec::new();
+    for i in 0..accounts {
+        let made = client
+            .create_account()
+            .account_name(format!("previews-{i}"))
+            .email(format!("previews-{i}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        let id = made.create_account_status().unwrap().account_id().unwrap().to_string();
+        client.move_account().account_id(&id).source_parent_id(&root).destination_parent_id(&ou).send().await.unwrap();
+        ids.push(id);
+    }
+    ids.sort();
+    (ou, ids)
+}
+
 /// SDK configuration for any local endpoint (moto, or a fault proxy in front of it).
 pub async fn sdk_config_at(endpoint: &str, retry: aws_config::retry::RetryConfig) -> SdkConfig {
     let creds = aws_sdk_ecs::config::Credentials::new("testing", "testing", None, None, "static");

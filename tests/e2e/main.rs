@@ -2,6 +2,7 @@
 //! local-endpoint recipe, and the waking page in headless Chromium.
 
 mod environment_page;
+mod hub;
 mod lambda;
 mod local_endpoint;
 mod waker;
