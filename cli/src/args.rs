@@ -19,6 +19,13 @@ pub struct Cli {
     /// Same as `--format json`.
     #[arg(long, global = true)]
     pub json: bool,
+    /// With the stack's TARGETS: only this account (`status`, `next`), or the account the
+    /// service is in (`explain`, `keep-alive`, `wake`).
+    #[arg(long, global = true, value_parser = account)]
+    pub account: Option<String>,
+    /// With the stack's TARGETS: only this region, or the region the service is in.
+    #[arg(long, global = true, value_parser = region)]
+    pub region: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,6 +41,13 @@ pub enum By {
 pub enum Target {
     Service(String, String),
     Environment(String),
+    /// A service by its ARN, which says its account and region too.
+    Arn {
+        cluster: String,
+        service: String,
+        account: String,
+        region: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,7 +70,7 @@ pub enum Command {
     },
     /// Every rule that applied to one service, in the planner's order, and what the tool will do.
     Explain {
-        /// `CLUSTER/SERVICE`, or an environment's name (each of its members)
+        /// `CLUSTER/SERVICE`, the service's ARN, or an environment's name (each of its members)
         #[arg(value_parser = target)]
         target: Target,
         #[arg(long, value_parser = instant)]
@@ -65,7 +79,7 @@ pub enum Command {
     /// Keeps one service awake (writes its keep-alive tag), or clears the keep-alive.
     #[command(group(ArgGroup::new("how").required(true).args(["hours", "until", "clear"])))]
     KeepAlive {
-        /// `CLUSTER/SERVICE`, or an environment's name (every member)
+        /// `CLUSTER/SERVICE`, the service's ARN, or an environment's name (every member)
         #[arg(value_parser = target)]
         target: Target,
         /// From now, 1 to 8784 (a year).
@@ -81,7 +95,8 @@ pub enum Command {
     /// function (its IAM role does the writes) and keeps them awake.
     #[command(group(ArgGroup::new("what").required(true).args(["target", "tag", "environment"])))]
     Wake {
-        /// `CLUSTER` or `CLUSTER/SERVICE` (a service wakes with the rest of its environment)
+        /// `CLUSTER`, `CLUSTER/SERVICE` or the service's ARN (a service wakes with the rest of its
+        /// environment)
         target: Option<String>,
         #[arg(long, value_parser = key_value)]
         tag: Option<(String, String)>,
@@ -144,13 +159,56 @@ fn cluster_service(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `CLUSTER/SERVICE`, or a name without a slash: an environment.
+/// `CLUSTER/SERVICE`, an ECS service ARN, or a name without a slash: an environment.
 fn target(text: &str) -> Result<Target, String> {
+    if text.starts_with("arn:") {
+        use ecs_cost_saver::targets::{service_of_arn, target_of_arn};
+        let (Some((cluster, service)), Some(at)) = (service_of_arn(text), target_of_arn(text)) else {
+            return Err(format!(
+                "`{text}` is not an ECS service ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME)"
+            ));
+        };
+        return Ok(Target::Arn { cluster, service, account: at.account, region: at.region });
+    }
     if !text.contains('/') && !text.trim().is_empty() && !text.starts_with("arn:") {
         return Ok(Target::Environment(text.trim().to_string()));
     }
     let (cluster, service) = cluster_service(text).map_err(|e| format!("{e}, or an environment's name"))?;
     Ok(Target::Service(cluster, service))
+}
+
+fn account(text: &str) -> Result<String, String> {
+    ecs_cost_saver::targets::check_account(text.trim()).map(|_| text.trim().to_string())
+}
+
+fn region(text: &str) -> Result<String, String> {
+    ecs_cost_saver::targets::check_region(text.trim()).map(|_| text.trim().to_string())
+}
+
+impl Cli {
+    /// Which targets the command is about: `--account`/`--region`, or a service ARN's.
+    pub fn place(&self) -> Result<ecs_cost_saver::targets::Place, String> {
+        let arn = match &self.command {
+            Command::Explain { target: Target::Arn { account, region, .. }, .. }
+            | Command::KeepAlive { target: Target::Arn { account, region, .. }, .. } => {
+                Some((account.clone(), region.clone()))
+            }
+            Command::Wake { target: Some(text), .. } if text.starts_with("arn:") => {
+                let Target::Arn { account, region, .. } = target(text)? else { unreachable!("an ARN") };
+                Some((account, region))
+            }
+            _ => None,
+        };
+        let Some((account, region)) = arn else {
+            return Ok(ecs_cost_saver::targets::Place { account: self.account.clone(), region: self.region.clone() });
+        };
+        for (flag, given, from_arn) in [("--account", &self.account, &account), ("--region", &self.region, &region)] {
+            if given.as_ref().is_some_and(|g| g != from_arn) {
+                return Err(format!("{flag} says {} but the ARN says {from_arn}", given.as_deref().unwrap_or("")));
+            }
+        }
+        Ok(ecs_cost_saver::targets::Place { account: Some(account), region: Some(region) })
+    }
 }
 
 fn instant(text: &str) -> Result<DateTime<Utc>, String> {
@@ -173,6 +231,27 @@ mod tests {
         assert_eq!(target("pr-101").unwrap(), Target::Environment("pr-101".into()));
         assert_eq!(target("previews/pr-1").unwrap(), Target::Service("previews".into(), "pr-1".into()));
         assert!(target("a/b/c").unwrap_err().contains("or an environment's name"));
+        assert_eq!(
+            target("arn:aws:ecs:eu-west-1:111122223333:service/previews/web").unwrap(),
+            Target::Arn {
+                cluster: "previews".into(),
+                service: "web".into(),
+                account: "111122223333".into(),
+                region: "eu-west-1".into()
+            }
+        );
+        assert!(target("arn:aws:ecs:eu-west-1:111122223333:cluster/previews")
+            .unwrap_err()
+            .contains("not an ECS service ARN"));
+        assert!(account("1234").unwrap_err().contains("12-digit"));
+        let cli = Cli::parse_from([
+            "ecs-cost-saver",
+            "explain",
+            "arn:aws:ecs:eu-west-1:111122223333:service/previews/web",
+            "--region",
+            "us-east-1",
+        ]);
+        assert!(cli.place().unwrap_err().contains("--region says us-east-1 but the ARN says eu-west-1"));
         assert!(instant("tomorrow").unwrap_err().contains("RFC 3339"));
     }
 }

@@ -17,7 +17,9 @@ use crate::table::{Cell, Output};
 const LOOK_AHEAD_DAYS: i64 = 8;
 
 pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
-    let session = settings::start(&cli.stack, cli.local_config).await?;
+    let place = cli.place().map_err(|e| Failure::new(Code::Usage, e))?;
+    let flags = cli.account.is_some() || cli.region.is_some();
+    let session = settings::start(&cli.stack, cli.local_config, &place, flags).await?;
     let now = ecs_cost_saver::clock::now();
     match &cli.command {
         Command::Status { fleet, by } => {
@@ -40,7 +42,8 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
             keep_alive(&session, out, &services_of(&session, target).await?, change, now).await
         }
         Command::Wake { target, tag, environment, hours, dry_run } => {
-            let what = match (target, tag, environment) {
+            let mut what = match (target, tag, environment) {
+                (Some(arn), _, _) if arn.starts_with("arn:") => json!({"service": arn}),
                 (Some(target), _, _) => match target.split_once('/') {
                     Some((cluster, service)) => json!({"cluster": cluster, "service": service}),
                     None => json!({"cluster": target}),
@@ -54,6 +57,15 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
                     ))
                 }
             };
+            if session.sites.is_some() {
+                // The hub's wake function looks in these targets only (an ARN says its own).
+                if let Some(account) = &cli.account {
+                    what["account"] = json!(account);
+                }
+                if let Some(region) = &cli.region {
+                    what["region"] = json!(region);
+                }
+            }
             wake(&session, out, &cli.stack, what, *hours, *dry_run).await
         }
         Command::Next { hours, fleet } => {
@@ -65,8 +77,10 @@ pub async fn dispatch(cli: &Cli, out: &Output) -> Result<ExitCode, Failure> {
 /// The services a `CLUSTER/SERVICE` or environment target names.
 async fn services_of(s: &Session, target: &Target) -> Result<Vec<(String, String)>, Failure> {
     match target {
-        Target::Service(cluster, service) => Ok(vec![(cluster.clone(), service.clone())]),
-        Target::Environment(name) => Ok(status::environment_members(&s.fleet, &s.config, name).await?),
+        Target::Service(cluster, service) | Target::Arn { cluster, service, .. } => {
+            Ok(vec![(cluster.clone(), service.clone())])
+        }
+        Target::Environment(name) => Ok(status::environment_members(s.one()?, &s.config, name).await?),
     }
 }
 
@@ -77,30 +91,42 @@ async fn print_status(
     now: DateTime<Utc>,
     by: By,
 ) -> Result<ExitCode, Failure> {
-    let st = status::status(&s.fleet, &s.config, now, filter, Duration::days(LOOK_AHEAD_DAYS)).await?;
-    if st.services.is_empty() {
+    let horizon = Duration::days(LOOK_AHEAD_DAYS);
+    let st = match &s.sites {
+        None => status::status(&s.fleet, &s.config, now, filter, horizon).await?,
+        Some(sites) => status::status_across(sites, &s.config, now, filter, horizon).await,
+    };
+    if st.services.is_empty() && s.sites.is_none() {
         require_cluster(s, filter).await?;
     }
     if out.json {
         print!("{}", out.json(&st));
-        return Ok(ExitCode::SUCCESS);
+        return targets_read(&st.targets_failed);
     }
     match by {
         By::Service => print!("{}", status_table(out, &st.services, now)),
         By::Environment => {
             // One table per environment (as `status` grouped them, by name) under its totals, then
             // the services in none.
-            let rows_of = |env: Option<&str>| -> Vec<ServiceStatus> {
-                st.services.iter().filter(|r| r.environment.as_deref() == env).cloned().collect()
+            let rows_of = |e: Option<&status::EnvironmentStatus>| -> Vec<ServiceStatus> {
+                let here = |r: &&ServiceStatus| match e {
+                    Some(e) => {
+                        r.environment.as_ref() == Some(&e.environment)
+                            && (&r.account, &r.region) == (&e.account, &e.region)
+                    }
+                    None => r.environment.is_none(),
+                };
+                st.services.iter().filter(here).cloned().collect()
             };
             let mut groups: Vec<(String, Vec<ServiceStatus>)> = st
                 .environments
                 .iter()
                 .map(|e| {
-                    (
-                        format!("environment {}: {}", e.environment, totals_text(&e.totals)),
-                        rows_of(Some(&e.environment)),
-                    )
+                    let at = match (&e.account, &e.region) {
+                        (Some(a), Some(r)) => format!(" in {a}:{r}"),
+                        _ => String::new(),
+                    };
+                    (format!("environment {}{at}: {}", e.environment, totals_text(&e.totals)), rows_of(Some(e)))
                 })
                 .collect();
             let alone = rows_of(None);
@@ -123,7 +149,19 @@ async fn print_status(
     for w in st.warnings.iter().chain(st.services.iter().flat_map(|r| r.warnings.iter())) {
         println!("warning: {w}");
     }
-    Ok(ExitCode::SUCCESS)
+    targets_read(&st.targets_failed)
+}
+
+/// Over TARGETS, what could be read was printed; a target that could not be read fails the
+/// command (exit 1) by name.
+fn targets_read(failed: &[String]) -> Result<ExitCode, Failure> {
+    match failed {
+        [] => Ok(ExitCode::SUCCESS),
+        _ => Err(Failure::new(
+            Code::Failed,
+            format!("{} target(s) could not be read: {}", failed.len(), failed.join("; ")),
+        )),
+    }
 }
 
 fn totals_text(t: &status::Totals) -> String {
@@ -146,10 +184,13 @@ async fn require_cluster(s: &Session, filter: &Filter) -> Result<(), Failure> {
 }
 
 fn status_table(out: &Output, rows: &[ServiceStatus], now: DateTime<Utc>) -> String {
+    // Over TARGETS every row says where it is.
+    let located = rows.iter().any(|r| r.account.is_some());
     let rows = rows
         .iter()
         .map(|r| {
-            vec![
+            let at = [&r.account, &r.region].map(|v| Cell::plain(v.clone().unwrap_or_default()));
+            let cells = vec![
                 Cell::plain(format!("{}/{}", r.cluster, r.service)),
                 Cell::state(r.state),
                 Cell::state(r.now),
@@ -158,10 +199,18 @@ fn status_table(out: &Output, rows: &[ServiceStatus], now: DateTime<Utc>) -> Str
                 Cell::plain(r.tasks.to_string()),
                 Cell::plain(r.hourly_usd_avoided.map_or("-".into(), |usd| format!("${usd:.2}"))),
                 Cell::plain(r.reason.clone()),
-            ]
+            ];
+            match located {
+                true => at.into_iter().chain(cells).collect(),
+                false => cells,
+            }
         })
         .collect();
-    out.table(&["SERVICE", "STATE", "NOW", "NEXT", "KEEP-ALIVE", "TASKS", "AVOIDED/H", "REASON"], rows)
+    let head = ["SERVICE", "STATE", "NOW", "NEXT", "KEEP-ALIVE", "TASKS", "AVOIDED/H", "REASON"];
+    match located {
+        true => out.table(&[&["ACCOUNT", "REGION"][..], &head[..]].concat(), rows),
+        false => out.table(&head, rows),
+    }
 }
 
 fn next_text(next: Option<&Transition>, now: DateTime<Utc>) -> String {
@@ -179,7 +228,7 @@ async fn print_explain(
     service: &str,
     at: DateTime<Utc>,
 ) -> Result<ExitCode, Failure> {
-    let e = status::explain(&s.fleet, &s.config, cluster, service, at).await?;
+    let e = status::explain(s.one()?, &s.config, cluster, service, at).await?;
     if out.json {
         print!("{}", out.json(&e));
         return Ok(ExitCode::SUCCESS);
@@ -232,7 +281,7 @@ async fn keep_alive_one(
     change: KeepAliveChange,
     now: DateTime<Utc>,
 ) -> Result<ServiceStatus, Failure> {
-    status::set_keep_alive(&s.fleet, &s.config, cluster, service, change, now).await.map_err(|e| match e {
+    status::set_keep_alive(s.one()?, &s.config, cluster, service, change, now).await.map_err(|e| match e {
         SetKeepAliveError::Lookup(lookup) => lookup.into(),
         SetKeepAliveError::Protected(..) | SetKeepAliveError::NotManaged(..) => {
             Failure::new(Code::Refused, e.to_string())
@@ -351,17 +400,21 @@ async fn print_next(
     now: DateTime<Utc>,
     hours: u32,
 ) -> Result<ExitCode, Failure> {
-    let all = status::upcoming(&s.fleet, &s.config, now, filter, Duration::hours(hours.into())).await?;
-    if all.is_empty() {
+    let horizon = Duration::hours(hours.into());
+    let (all, failed) = match &s.sites {
+        None => (status::upcoming(&s.fleet, &s.config, now, filter, horizon).await?, Vec::new()),
+        Some(sites) => status::upcoming_across(sites, &s.config, now, filter, horizon).await,
+    };
+    if all.is_empty() && s.sites.is_none() {
         require_cluster(s, filter).await?;
     }
     if out.json {
         print!("{}", out.json(&all));
-        return Ok(ExitCode::SUCCESS);
+        return targets_read(&failed);
     }
     if all.is_empty() {
         println!("no transitions in the next {hours} hours");
-        return Ok(ExitCode::SUCCESS);
+        return targets_read(&failed);
     }
     let mut days: Vec<(String, Vec<Vec<Cell>>)> = Vec::new();
     for u in &all {
@@ -374,6 +427,14 @@ async fn print_next(
             Cell::plain(u.transition.local.clone()),
             Cell::plain(u.transition.reason.clone()),
         ];
+        let row = match s.sites.is_some() {
+            true => [&u.account, &u.region]
+                .map(|v| Cell::plain(v.clone().unwrap_or_default()))
+                .into_iter()
+                .chain(row)
+                .collect(),
+            false => row,
+        };
         match days.last_mut() {
             Some((d, rows)) if *d == day => rows.push(row),
             _ => days.push((day, vec![row])),
@@ -384,7 +445,11 @@ async fn print_next(
             println!();
         }
         println!("{}", out.bold(&day));
-        print!("{}", out.table(&["UTC", "TO", "SERVICE", "LOCAL", "REASON"], rows));
+        let head = ["UTC", "TO", "SERVICE", "LOCAL", "REASON"];
+        match s.sites.is_some() {
+            true => print!("{}", out.table(&[&["ACCOUNT", "REGION"][..], &head[..]].concat(), rows)),
+            false => print!("{}", out.table(&head, rows)),
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    targets_read(&failed)
 }

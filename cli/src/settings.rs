@@ -4,18 +4,49 @@
 use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_lambda as lambda;
-use ecs_cost_saver::aws::{retry_config, AwsFleet};
+use ecs_cost_saver::aws::hub::Hub;
+use ecs_cost_saver::aws::{retry_config, AwsFleet, Timeouts};
+use ecs_cost_saver::hub::Reached;
+use ecs_cost_saver::targets::Place;
 use ecs_cost_saver::Config;
 
 use crate::failure::{Code, Failure};
 
 pub struct Session {
     pub fleet: AwsFleet,
+    /// With the stack's TARGETS: every target the command is about, each with its clients (the
+    /// spoke role assumed with this shell's credentials) or why it cannot be read.
+    pub sites: Option<Vec<Reached<AwsFleet>>>,
     pub lambda: lambda::Client,
     pub config: Config,
 }
 
-pub async fn start(stack: &str, local_config: bool) -> Result<Session, Failure> {
+impl Session {
+    /// The one fleet a command on one service works on: the local one, or with TARGETS the one
+    /// target `--account`/`--region` (or the service's ARN) name.
+    pub fn one(&self) -> Result<&AwsFleet, Failure> {
+        let Some(sites) = &self.sites else { return Ok(&self.fleet) };
+        match sites.as_slice() {
+            [one] => one.fleet.as_ref().map_err(|why| Failure::new(Code::Failed, format!("{}: {why}", one.target))),
+            [] => Err(Failure::new(Code::NotFound, "no target of the stack's TARGETS is in that account and region")),
+            many => {
+                let names: Vec<String> = many.iter().map(|r| r.target.to_string()).collect();
+                Err(Failure::new(
+                    Code::Usage,
+                    format!(
+                        "the stack works on {} targets ({}): say which with --account and --region, or give the service's ARN",
+                        many.len(),
+                        names.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// `place`: the targets the command is about; `flags`: whether `--account`/`--region` named it
+/// (an ARN alone is fine without TARGETS: it is this account's service).
+pub async fn start(stack: &str, local_config: bool, place: &Place, flags: bool) -> Result<Session, Failure> {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).retry_config(retry_config()).load().await;
     check_credentials(&sdk).await?;
     let lambda = lambda::Client::new(&sdk);
@@ -24,7 +55,20 @@ pub async fn start(stack: &str, local_config: bool) -> Result<Session, Failure> 
     } else {
         stack_config(&lambda, stack).await?
     };
-    Ok(Session { fleet: AwsFleet::new(&sdk), lambda, config })
+    let sites = match config.targets.is_empty() {
+        true if flags => {
+            return Err(Failure::new(
+                Code::Usage,
+                "--account and --region need the stack's TARGETS (it works on its own account and region)",
+            ))
+        }
+        true => None,
+        false => {
+            let hub = Hub::new(&sdk, Timeouts::default(), "ecs-cost-saver-cli");
+            Some(hub.reach(&config.targets, &config.spoke_role_name, place).await)
+        }
+    };
+    Ok(Session { fleet: AwsFleet::new(&sdk), sites, lambda, config })
 }
 
 async fn check_credentials(sdk: &SdkConfig) -> Result<(), Failure> {

@@ -343,9 +343,15 @@ async fn errors_are_one_line_with_a_documented_exit_code() {
     }
     let usage = cli(&env, &["keep-alive", "previews/pr-101-web"]).await;
     assert_eq!(usage.code, 2, "{}", usage.stderr);
-    let arn = cli(&env, &["explain", "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web"]).await;
-    assert_eq!(arn.code, 2);
-    assert!(arn.stderr.contains("is not CLUSTER/SERVICE (names, not ARNs)"), "{}", arn.stderr);
+    // A service's ARN names it too (issue 20); anything else that starts like one is refused.
+    let arn =
+        cli(&env, &["explain", "arn:aws:ecs:us-east-1:123456789012:service/previews/pr-101-web", "--format", "table"])
+            .await;
+    assert_eq!(arn.code, 0, "{}", arn.stderr);
+    assert!(arn.stdout.starts_with("previews/pr-101-web at "), "{}", arn.stdout);
+    let not = cli(&env, &["explain", "arn:aws:ecs:us-east-1:123456789012:cluster/previews"]).await;
+    assert_eq!(not.code, 2);
+    assert!(not.stderr.contains("is not an ECS service ARN"), "{}", not.stderr);
 
     // No credentials anywhere: one line, exit 3, before any call.
     let bare: Vec<(String, String)> =
@@ -404,4 +410,84 @@ async fn environment_names_work_wherever_a_service_does() {
     let now = seeder.snapshot(&DEMO_CLUSTERS).await;
     assert_eq!((now["previews/pr-101-web"].desired, now["previews/pr-101-api"].desired), (2, 3));
     assert_eq!(now["dev-tools/search"].desired, 0);
+}
+
+/// Issue 20: with the stack's TARGETS, `status` and `next` read every target (this shell's
+/// credentials assume each spoke role) and say where each service is; a target that cannot be
+/// read fails the command by name after the others are shown; `explain` and `keep-alive` need
+/// to know which target, from `--account`/`--region` or the service's ARN.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_and_next_over_every_target_say_where_each_service_is() {
+    use testkit::fault_proxy::{Call, Fault, FaultProxy};
+    let moto = Moto::start();
+    for (k, (account, region)) in
+        [("111111111111", "eu-west-1"), ("111111111111", "us-east-2"), ("222222222222", "eu-west-1")].iter().enumerate()
+    {
+        let s = Seeder::new(&testkit::account_config(&moto, account, region).await);
+        s.cluster("previews", &[("Environment", "preview")]).await;
+        s.cluster("prod", &[("Environment", "prod")]).await;
+        s.service("previews", "web", 1 + k as i32, &[]).await;
+        s.service("prod", "db", 2, &[]).await;
+    }
+    let refuse = Arc::new(|c: &Call| {
+        (c.operation == "sts:AssumeRole" && c.body.contains("444444444444")).then_some(Fault::AccessDenied)
+    });
+    let proxy = FaultProxy::start(moto.port, refuse).await;
+    let mut env: Vec<(String, String)> = moto.env().into_iter().filter(|(k, _)| k != "AWS_ENDPOINT_URL").collect();
+    env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+    for (k, v) in stack_settings() {
+        env.push((k, v));
+    }
+    let targets = "111111111111:eu-west-1,111111111111:us-east-2,222222222222:eu-west-1";
+    env.push(("TARGETS".into(), format!("{targets},444444444444:eu-west-1")));
+
+    let status =
+        cli(&env, &["--local-config", "status", "--by", "service", "--at", FRIDAY_EVENING, "--format", "table"]).await;
+    assert_eq!(status.code, 1, "{}", status.stderr);
+    golden("status-targets.txt", &status.stdout);
+    assert!(
+        status
+            .stderr
+            .starts_with("ecs-cost-saver: 1 target(s) could not be read: 444444444444:eu-west-1: cannot assume"),
+        "{}",
+        status.stderr
+    );
+    let json: Value =
+        serde_json::from_str(&cli(&env, &["--local-config", "status", "--at", FRIDAY_EVENING]).await.stdout).unwrap();
+    assert_eq!(json["totals"]["services"], 3, "{json:#}");
+    assert_eq!(json["targets_failed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["services"][0]["account"], "111111111111");
+
+    // Only one account: nothing refused, nothing failed.
+    let one = cli(
+        &env,
+        &["--local-config", "--account", "222222222222", "next", "--at", FRIDAY_EVENING, "--format", "table"],
+    )
+    .await;
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert!(one.stdout.contains("ACCOUNT") && one.stdout.contains("222222222222  eu-west-1"), "{}", one.stdout);
+    assert!(!one.stdout.contains("111111111111"), "{}", one.stdout);
+
+    let which = cli(&env, &["--local-config", "explain", "previews/web", "--at", FRIDAY_EVENING]).await;
+    assert_eq!(which.code, 2, "{}", which.stderr);
+    assert!(
+        which.stderr.contains("the stack works on 4 targets") && which.stderr.contains("--account and --region"),
+        "{}",
+        which.stderr
+    );
+    let arn = "arn:aws:ecs:us-east-2:111111111111:service/previews/web";
+    let kept = cli(&env, &["--local-config", "keep-alive", arn, "--hours", "2", "--format", "json"]).await;
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    let kept: Value = serde_json::from_str(&kept.stdout).unwrap();
+    assert_eq!(kept["state"], "kept-alive", "{kept:#}");
+    let there = Seeder::new(&testkit::account_config(&moto, "111111111111", "us-east-2").await);
+    assert!(there.snapshot(&["previews"]).await["previews/web"].tags.contains_key("cost-saver:keep-alive"));
+    let elsewhere = Seeder::new(&testkit::account_config(&moto, "111111111111", "eu-west-1").await);
+    assert!(!elsewhere.snapshot(&["previews"]).await["previews/web"].tags.contains_key("cost-saver:keep-alive"));
+
+    // Without TARGETS, --account is refused rather than ignored.
+    env.retain(|(k, _)| k != "TARGETS");
+    let refused = cli(&env, &["--local-config", "--account", "111111111111", "status"]).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--account and --region need the stack's TARGETS"), "{}", refused.stderr);
 }

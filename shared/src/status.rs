@@ -38,6 +38,11 @@ pub struct Transition {
 /// One managed service (or one that still carries saved state).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceStatus {
+    /// The account and region it is in, when read over `TARGETS` (`across`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub cluster: String,
     pub service: String,
     pub arn: String,
@@ -74,6 +79,11 @@ pub struct Totals {
 /// One environment's members at a glance: how many are awake, asleep or kept alive.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EnvironmentStatus {
+    /// Where it is, over `TARGETS`: an environment is one account and region's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub environment: String,
     pub members: Vec<String>,
     #[serde(flatten)]
@@ -89,6 +99,9 @@ pub struct FleetStatus {
     pub environments: Vec<EnvironmentStatus>,
     pub warnings: Vec<String>,
     pub aws_calls: BTreeMap<String, u32>,
+    /// Over `TARGETS`: the targets that could not be read, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets_failed: Vec<String>,
 }
 
 /// Which services to show: all, one cluster, and/or those carrying a tag (on the service or its
@@ -131,20 +144,23 @@ pub async fn status<F: ReadFleet + ReadTraffic>(
     let totals = totals(&rows);
     let environments = environments(&rows);
     let aws_calls = calls_since(&before, fleet.calls());
-    Ok(FleetStatus { now, services: rows, totals, environments, warnings, aws_calls })
+    Ok(FleetStatus { now, services: rows, totals, environments, warnings, aws_calls, targets_failed: Vec::new() })
 }
 
 /// Each environment among `rows`, with its members' totals.
 fn environments(rows: &[ServiceStatus]) -> Vec<EnvironmentStatus> {
-    let mut by_name: BTreeMap<&str, Vec<ServiceStatus>> = BTreeMap::new();
+    type Key<'a> = (Option<&'a str>, Option<&'a str>, &'a str);
+    let mut by_name: BTreeMap<Key, Vec<ServiceStatus>> = BTreeMap::new();
     for r in rows {
         if let Some(env) = r.environment.as_deref() {
-            by_name.entry(env).or_default().push(r.clone());
+            by_name.entry((r.account.as_deref(), r.region.as_deref(), env)).or_default().push(r.clone());
         }
     }
     by_name
         .into_iter()
-        .map(|(name, members)| EnvironmentStatus {
+        .map(|((account, region, name), members)| EnvironmentStatus {
+            account: account.map(str::to_string),
+            region: region.map(str::to_string),
             environment: name.to_string(),
             totals: totals(&members),
             members: members.iter().map(|m| format!("{}/{}", m.cluster, m.service)).collect(),
@@ -187,6 +203,10 @@ fn what_if(now: DateTime<Utc>) -> Invocation {
 /// One upcoming transition of one service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Upcoming {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub cluster: String,
     pub service: String,
     #[serde(flatten)]
@@ -208,6 +228,8 @@ pub async fn upcoming<F: ReadFleet + ReadTraffic>(
         .filter(|s| shown.contains(&s.id.arn))
         .flat_map(|s| {
             transitions(s, config, now, now + horizon, MAX_TRANSITIONS).into_iter().map(|transition| Upcoming {
+                account: None,
+                region: None,
                 cluster: s.id.cluster.clone(),
                 service: s.id.name.clone(),
                 transition,
@@ -252,6 +274,8 @@ pub(super) async fn rows<F: ReadFleet>(
             _ => None,
         };
         rows.push(ServiceStatus {
+            account: None,
+            region: None,
             cluster: s.id.cluster.clone(),
             service: s.id.name.clone(),
             arn: s.id.arn.clone(),
@@ -310,10 +334,12 @@ fn totals(rows: &[ServiceStatus]) -> Totals {
     t
 }
 
+mod across;
 mod explain;
 mod keep_alive;
 mod transitions;
 
+pub use across::{status_across, upcoming_across};
 use explain::{describe_scope, one};
 pub use explain::{environment_members, explain, require_cluster, Explanation, LookupError};
 pub use keep_alive::{set_keep_alive, KeepAliveChange, SetKeepAliveError, MAX_KEEP_ALIVE_HOURS};
