@@ -155,6 +155,8 @@ pub async fn wake_targets<F: Fleet>(
     let mut parts = Vec::new();
     let mut kept_alive: Vec<KeptAlive> = Vec::new();
     let mut misses: Vec<WakeError> = Vec::new();
+    let mut protected: Vec<String> = Vec::new();
+    let mut refusing = 0;
     let mut until = None;
     for (r, result) in reached.iter().zip(results) {
         let part = match result {
@@ -171,10 +173,19 @@ pub async fn wake_targets<F: Fleet>(
                 misses.push(e);
                 continue;
             }
+            Err(Err(WakeError::Protected(names))) => {
+                protected.extend(names.iter().map(|n| format!("{}: {n}", r.target)));
+                refusing += 1;
+                Err(WakeError::Protected(names).to_string())
+            }
             Err(Err(e)) => Err(e.to_string()),
             Err(Ok(unreachable)) => Err(unreachable),
         };
         parts.push((r.target.clone(), part));
+    }
+    // Refused wherever it was found: the same refusal as on one account.
+    if refusing > 0 && refusing == parts.len() {
+        return Err(WakeError::Protected(protected));
     }
     if parts.is_empty() {
         // Nothing anywhere: "not managed" says more than "not found" when some target had it.

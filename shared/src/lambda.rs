@@ -16,7 +16,6 @@ use crate::fleet::Fleet;
 use crate::hub::Reached;
 use crate::plan::Mode;
 use crate::run::run;
-use crate::summary::Reported;
 use crate::summary::Summary;
 use crate::targets::Place;
 use crate::wake::{parse_wake, wake, WakeError, WakeReport};
@@ -91,9 +90,7 @@ async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error>
                     Response::Json(handle_wake(config, fleet, payload, clock, deadline).await?)
                 }
                 (JsonFunction::Wake, Some(hub)) => {
-                    let (request, place) = parse_wake_on_targets(config, &payload, clock)?;
-                    let reached = hub.reach(&config.targets, &config.spoke_role_name, &place).await;
-                    Response::Json(handle_wake_targets(config, &reached, &request, deadline).await?)
+                    Response::Json(handle_wake_on_targets(config, hub, payload, clock, deadline).await?)
                 }
             })
         })
@@ -264,16 +261,45 @@ pub async fn handle_wake<F: Fleet>(
     clock: DateTime<Utc>,
     deadline: Option<Instant>,
 ) -> Result<Value, Diagnostic> {
+    answer_wake(config, Wakes::Fleet(fleet), payload, clock, deadline).await
+}
+
+/// `handle_wake` over `TARGETS`: each wake looks in the targets its payload names (an account,
+/// a region, a service's ARN), or all of them.
+pub async fn handle_wake_on_targets(
+    config: &Config,
+    hub: &Hub,
+    payload: Value,
+    clock: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<Value, Diagnostic> {
+    answer_wake::<AwsFleet>(config, Wakes::Hub(hub), payload, clock, deadline).await
+}
+
+/// What a wake works on: one fleet, or every target of the hub's its payload names.
+enum Wakes<'a, F> {
+    Fleet(&'a F),
+    Hub(&'a Hub),
+}
+
+/// A wake's answer: to a direct invocation the report or a typed error; to a Function URL
+/// request an HTTP response whose status says what went wrong (400, 403, 404, 422, 500, 502).
+async fn answer_wake<F: Fleet>(
+    config: &Config,
+    on: Wakes<'_, F>,
+    payload: Value,
+    clock: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<Value, Diagnostic> {
     let Some(body) = function_url_body(&payload) else {
-        let report = run_wake(config, fleet, &payload, clock, deadline)
-            .await
-            .map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
+        let report =
+            wake_on(config, &on, &payload, clock, deadline).await.map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
         return wake_result(report);
     };
     let (status, body) = match body.and_then(|b| parse_payload(&b).map_err(|e| format!("body: {e}"))) {
         Err(problem) => (400, serde_json::json!({"errorType": "InvalidPayload", "errorMessage": echo_error(&problem)})),
-        Ok(inner) => match run_wake(config, fleet, &inner, clock, deadline).await {
-            Ok(report) if report.summary.count(Reported::Failed) > 0 => {
+        Ok(inner) => match wake_on(config, &on, &inner, clock, deadline).await {
+            Ok(report) if services_failed(&report.summary).is_err() => {
                 (500, serde_json::to_value(&report).unwrap_or_default())
             }
             Ok(report) => (200, serde_json::to_value(&report).unwrap_or_default()),
@@ -287,6 +313,25 @@ pub async fn handle_wake<F: Fleet>(
         "headers": {"content-type": "application/json"},
         "body": body.to_string(),
     }))
+}
+
+async fn wake_on<F: Fleet>(
+    config: &Config,
+    on: &Wakes<'_, F>,
+    payload: &Value,
+    clock: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<WakeReport, WakeError> {
+    let hub = match on {
+        Wakes::Fleet(fleet) => return run_wake(config, *fleet, payload, clock, deadline).await,
+        Wakes::Hub(hub) => hub,
+    };
+    let request = parse_wake(payload, clock, config)?;
+    let place = crate::wake::place_of(payload)?;
+    let reached = hub.reach(&config.targets, &config.spoke_role_name, &place).await;
+    let report = crate::hub::wake_targets(&reached, config, &request, deadline).await?;
+    crate::emf::publish(&report, &report.summary);
+    Ok(report)
 }
 
 async fn run_wake<F: Fleet>(

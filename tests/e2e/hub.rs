@@ -125,6 +125,31 @@ async fn one_hub_sleeps_and_restores_three_accounts_in_two_regions() {
     assert_eq!(wake["targets"].as_array().map(Vec::len), Some(1), "{wake:#}");
     assert_eq!(woken.seeder.snapshot(&CLUSTERS).await["previews/web"].desired, woken.before["previews/web"].desired);
 
+    // Through the Function URL, by account and region: an HTTP answer, the same wake.
+    let body = format!(
+        r#"{{"cluster": "previews", "service": "web", "hours": 1, "account": "{NAMED}", "region": "us-east-2"}}"#
+    );
+    let url = serde_json::json!({
+        "version": "2.0", "rawPath": "/", "rawQueryString": "", "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": "/"}}, "body": body, "isBase64Encoded": false
+    });
+    let answer = watch.invoke_ascii("wake", &url.to_string()).unwrap();
+    assert_eq!(answer["statusCode"], 200, "{answer:#}");
+    let report: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(report["kept_alive"][0]["account"], NAMED, "{report:#}");
+    let refused = format!(r#"{{"cluster": "prod", "hours": 1, "account": "{NAMED}"}}"#);
+    let url = serde_json::json!({
+        "version": "2.0", "rawPath": "/", "rawQueryString": "", "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": "/"}}, "body": refused, "isBase64Encoded": false
+    });
+    let answer = watch.invoke_ascii("wake", &url.to_string()).unwrap();
+    assert_eq!(answer["statusCode"], 403, "protected in both regions of the account: {answer:#}");
+    let body = answer["body"].as_str().unwrap();
+    assert!(
+        body.contains(&format!("{NAMED}:eu-west-1: prod/db")) && body.contains(&format!("{NAMED}:us-east-2: prod/db")),
+        "{body}"
+    );
+
     // reconcile over every target: the woken one stays awake, the rest asleep, the refused
     // target fails it again.
     let failed = unwrapped(watch.invoke_file("reconcile", &schedule).unwrap_err());
