@@ -12,7 +12,6 @@ use aws_credential_types::Credentials;
 use aws_sdk_account as account;
 use aws_sdk_organizations as org;
 use aws_sdk_sts as sts;
-use futures_util::stream::{self, StreamExt};
 
 use super::client::call_error;
 use super::{AwsFleet, Timeouts};
@@ -72,17 +71,14 @@ impl Hub {
             Ok(local) => local,
             Err(why) => return specs.iter().map(|s| unreachable(s, why.clone())).collect(),
         };
-        let resolved: Vec<_> = stream::iter(specs)
-            .map(|spec| {
-                let local = &local;
-                async move { (spec, self.resolve(spec, local).await) }
-            })
-            .buffered(REACH_CONCURRENCY)
-            .collect()
-            .await;
+        // Futures made up front and joined (not a mapped stream): the caller's future stays
+        // `Send` for every lifetime, as tokio::spawn wants; a semaphore bounds the calls.
+        let permits = tokio::sync::Semaphore::new(REACH_CONCURRENCY);
+        let resolving = specs.iter().map(|spec| self.resolve_bounded(spec, &local, &permits));
+        let resolved = futures_util::future::join_all(resolving).await;
         let mut targets = BTreeSet::new();
         let mut reached = Vec::new();
-        for (spec, result) in resolved {
+        for (spec, result) in specs.iter().zip(resolved) {
             match result {
                 Ok(found) => targets.extend(found.into_iter().filter(|t| place.holds(t))),
                 Err(why) => reached.push(unreachable(spec, why)),
@@ -94,19 +90,36 @@ impl Hub {
             let why = format!("more than {MAX_TARGETS} targets: not worked on (split TARGETS over two stacks)");
             reached.push(Reached::new(target, Err(why)));
         }
-        let local = &local;
-        let assumed: Vec<_> = stream::iter(targets)
-            .map(|target| async move {
-                let fleet = self.assume(&target, role_name, local).await;
-                let home = target.account == *local && Some(target.region.as_str()) == self.home_region();
-                Reached { fleet: fleet.map(|c| AwsFleet::with_timeouts(&c, self.timeouts)), target, home }
-            })
-            .buffered(REACH_CONCURRENCY)
-            .collect()
-            .await;
+        let assuming = targets.into_iter().map(|target| self.assume_bounded(target, role_name, &local, &permits));
+        let assumed = futures_util::future::join_all(assuming).await;
         reached.extend(assumed);
         reached.sort_by(|a, b| a.target.cmp(&b.target));
         reached
+    }
+
+    async fn resolve_bounded(
+        &self,
+        spec: &TargetSpec,
+        local: &str,
+        permits: &tokio::sync::Semaphore,
+    ) -> Result<Vec<Target>, String> {
+        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+        self.resolve(spec, local).await
+    }
+
+    async fn assume_bounded(
+        &self,
+        target: Target,
+        role_name: &str,
+        local: &str,
+        permits: &tokio::sync::Semaphore,
+    ) -> Reached<AwsFleet> {
+        let fleet = match permits.acquire().await {
+            Ok(_permit) => self.assume(&target, role_name, local).await,
+            Err(e) => Err(e.to_string()),
+        };
+        let home = target.account == local && Some(target.region.as_str()) == self.home_region();
+        Reached { fleet: fleet.map(|c| AwsFleet::with_timeouts(&c, self.timeouts)), target, home }
     }
 
     fn home_region(&self) -> Option<&str> {
