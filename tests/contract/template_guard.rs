@@ -383,6 +383,19 @@ fn the_alarm_and_dashboard_use_the_metrics_the_functions_emit() {
             continue;
         }
         for m in w["properties"]["metrics"].as_array().unwrap() {
+            // Over TARGETS: a search over the per-target dimension set the functions emit.
+            if let Some(search) = m[0]["expression"].as_str() {
+                let schema = format!(
+                    "{{{NAMESPACE},{},{DIMENSION},{}}}",
+                    ecs_cost_saver::emf::ACCOUNT_DIMENSION,
+                    ecs_cost_saver::emf::REGION_DIMENSION
+                );
+                assert!(search.starts_with(&format!("SEARCH('{schema} MetricName=\"")), "{search}");
+                let name = search.split("MetricName=\"").nth(1).unwrap().split('"').next().unwrap();
+                assert!(emitted.contains(name), "{name} is not emitted");
+                shown.insert(name);
+                continue;
+            }
             assert_eq!(m[0], NAMESPACE);
             assert_eq!(m[2], DIMENSION);
             let name = m[1].as_str().unwrap();
@@ -394,6 +407,9 @@ fn the_alarm_and_dashboard_use_the_metrics_the_functions_emit() {
     for needed in
         ["ServicesAsleep", "ServicesAwake", "EstimatedHourlySavings", "DollarsSaved", "ServicesWokenByRequest"]
     {
+        assert!(shown.contains(needed), "the dashboard must show {needed}");
+    }
+    for needed in ["TargetsFailed", "ServicesFailed"] {
         assert!(shown.contains(needed), "the dashboard must show {needed}");
     }
 }
