@@ -4,16 +4,17 @@
 //! against the floor, peak RSS, start-up time to the first poll (median of 20) and zipped sizes.
 //! Run it with `scripts/bench.sh`, which builds the binaries first.
 
+mod process;
 mod runtime_api;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use testkit::{project_root, Moto, Seeder};
 
+use process::{bootstrap, function_env, invoke, Run};
 use runtime_api::RuntimeApi;
 
 const CLUSTERS: usize = 20;
@@ -22,71 +23,7 @@ const AUTOSCALED: usize = 200;
 const FAMILIES: [(&str, &str, &str, &str); 3] =
     [("small", "256", "512", "X86_64"), ("large", "1024", "2048", "X86_64"), ("arm", "2048", "4096", "ARM64")];
 const STARTS: usize = 20;
-/// The template's function timeout: the deadline the runtime API hands out.
-const TIMEOUT: Duration = Duration::from_secs(300);
-
-fn bootstrap(function: &str) -> PathBuf {
-    let path = project_root().join("target/lambda").join(function).join("bootstrap");
-    assert!(path.exists(), "{} is missing: run scripts/bench.sh (it builds the release binaries)", path.display());
-    path
-}
-
-/// What one invocation of a bootstrap measured.
-struct Run {
-    wall: Duration,
-    peak_rss_kib: u64,
-    response: Value,
-    emf: Option<String>,
-}
-
-fn function_env(moto: &Moto, function: &str, api: &RuntimeApi, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = moto.env();
-    for (k, v) in [
-        ("AWS_LAMBDA_RUNTIME_API", api.address().as_str()),
-        ("AWS_LAMBDA_FUNCTION_NAME", function),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    {
-        env.push((k.to_string(), v.to_string()));
-    }
-    env
-}
-
-/// Runs `function` once on `event`; the process is killed once it has answered.
-fn invoke(moto: &Moto, function: &str, event: Value, extra: &[(&str, &str)]) -> Run {
-    let api = RuntimeApi::start(Some(event), TIMEOUT);
-    let log = std::env::temp_dir().join(format!("ecs-cost-saver-bench-{function}-{}.log", std::process::id()));
-    let mut child = Command::new(bootstrap(function))
-        .env_clear()
-        .envs(function_env(moto, function, &api, extra))
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (wall, response) = api.wait_for_answer(TIMEOUT + Duration::from_secs(60));
-    let peak_rss_kib = peak_rss_kib(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
-    let emf =
-        std::fs::read_to_string(&log).ok().and_then(|l| l.lines().find(|l| l.contains("\"_aws\"")).map(String::from));
-    let _ = std::fs::remove_file(&log);
-    Run { wall, peak_rss_kib, response, emf }
-}
-
-/// The process's high-water mark of resident memory (`VmHWM`), read while it is still alive.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+use process::TIMEOUT;
 
 /// Median time from spawning the binary to its first `GET /runtime/invocation/next`.
 fn start_up(moto: &Moto, function: &str) -> (Duration, Duration, Duration) {
@@ -96,7 +33,7 @@ fn start_up(moto: &Moto, function: &str) -> (Duration, Duration, Duration) {
         let spawned = Instant::now();
         let mut child = Command::new(bootstrap(function))
             .env_clear()
-            .envs(function_env(moto, function, &api, &[]))
+            .envs(function_env(moto.env(), function, &api, &[]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -214,9 +151,9 @@ async fn main() {
         }
     );
 
-    let down = invoke(&moto, "scale-down", serde_json::json!({"now": "2026-11-20T20:00:00Z"}), &extra);
+    let down = invoke(moto.env(), "scale-down", serde_json::json!({"now": "2026-11-20T20:00:00Z"}), &extra);
     report("scale-down", &down);
-    let up = invoke(&moto, "scale-up", serde_json::json!({"now": "2026-11-23T08:00:00Z"}), &extra);
+    let up = invoke(moto.env(), "scale-up", serde_json::json!({"now": "2026-11-23T08:00:00Z"}), &extra);
     report("scale-up", &up);
 
     println!("\n## Binaries\n");
