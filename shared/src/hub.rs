@@ -43,7 +43,13 @@ fn away(config: &Config) -> Config {
     Config { waker_function_arn: None, ..config.clone() }
 }
 
-/// `scale-down`, `scale-up` or `reconcile` on every reached target at once.
+/// Targets worked on at once: each run holds up to its read and write concurrency of connections
+/// (8 + `WRITE_CONCURRENCY`), and a Lambda process has 1,024 file descriptors. Beyond this, a
+/// target starts when another ends, against the same deadline (what it does not reach is
+/// `not_reached`, for the retry and `reconcile`).
+pub const TARGETS_AT_ONCE: usize = 20;
+
+/// `scale-down`, `scale-up` or `reconcile` on every reached target at once (`TARGETS_AT_ONCE`).
 pub async fn run_targets<F: Fleet>(
     reached: &[Reached<F>],
     config: &Config,
@@ -51,8 +57,10 @@ pub async fn run_targets<F: Fleet>(
     deadline: Option<Instant>,
 ) -> Summary {
     let elsewhere = &away(config);
+    let permits = &tokio::sync::Semaphore::new(TARGETS_AT_ONCE);
     let runs = reached.iter().map(|r| async move {
         let config = config_for(r.home, config, elsewhere);
+        let _turn = permits.acquire().await;
         match &r.fleet {
             Ok(fleet) => run(fleet, config, inv, deadline).await.map_err(|e| format!("discovery failed: {e}")),
             Err(why) => Err(why.clone()),
@@ -144,8 +152,10 @@ pub async fn wake_targets<F: Fleet>(
     deadline: Option<Instant>,
 ) -> Result<WakeReport, WakeError> {
     let elsewhere = &away(config);
+    let permits = &tokio::sync::Semaphore::new(TARGETS_AT_ONCE);
     let wakes = reached.iter().map(|r| async move {
         let config = config_for(r.home, config, elsewhere);
+        let _turn = permits.acquire().await;
         match &r.fleet {
             Ok(fleet) => wake(fleet, config, request, deadline).await.map_err(Err),
             Err(why) => Err(Ok(why.clone())),

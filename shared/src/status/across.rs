@@ -17,7 +17,9 @@ pub async fn status_across<F: ReadFleet + ReadTraffic>(
     filter: &Filter,
     horizon: Duration,
 ) -> FleetStatus {
+    let permits = &tokio::sync::Semaphore::new(crate::hub::TARGETS_AT_ONCE);
     let reads = reached.iter().map(|r| async move {
+        let _turn = permits.acquire().await;
         match &r.fleet {
             Ok(fleet) => status(fleet, config, now, filter, horizon).await.map_err(|e| e.to_string()),
             Err(why) => Err(why.clone()),
@@ -66,7 +68,9 @@ pub async fn upcoming_across<F: ReadFleet + ReadTraffic>(
     filter: &Filter,
     horizon: Duration,
 ) -> (Vec<Upcoming>, Vec<String>) {
+    let permits = &tokio::sync::Semaphore::new(crate::hub::TARGETS_AT_ONCE);
     let reads = reached.iter().map(|r| async move {
+        let _turn = permits.acquire().await;
         match &r.fleet {
             Ok(fleet) => upcoming(fleet, config, now, filter, horizon).await.map_err(|e| e.to_string()),
             Err(why) => Err(why.clone()),
