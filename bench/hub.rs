@@ -1,8 +1,10 @@
 //! The many-accounts benchmark (not a test): 10 targets (5 accounts × 2 regions) of 1,000
-//! services each on one moto server, behind a proxy that adds a per-call latency like AWS's.
-//! The release `scale-down` and `scale-up` bootstraps run first on one target, then on all ten
-//! (`TARGETS`); prints markdown: wall time against one target's, calls per target, peak RSS.
-//! Run it with `scripts/bench-hub.sh`, which builds the two bootstraps first.
+//! services each, every target on a moto server of its own (as every account and region has its
+//! own ECS endpoint and token bucket), behind one router that adds a per-call latency like AWS's
+//! (`testkit::account_router`). The release `scale-down` and `scale-up` bootstraps run first on
+//! one target, then on all ten (`TARGETS`); prints markdown: wall time against one target's,
+//! calls per target, peak RSS. Run it with `scripts/bench-hub.sh`, which builds the two
+//! bootstraps first.
 
 // Shared with bench/main.rs, which uses all of them.
 #[allow(dead_code)]
@@ -15,15 +17,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use testkit::fault_proxy::{Call, Fault, FaultProxy};
-use testkit::{account_config, Moto, Seeder};
+use testkit::account_router::AccountRouter;
+use testkit::{Moto, Seeder};
 
 use process::invoke;
 
 const ACCOUNTS: usize = 5;
 const REGIONS: [&str; 2] = ["eu-west-1", "us-east-2"];
 const CLUSTERS: usize = 10;
-const PER_CLUSTER: usize = 100;
+/// Services per cluster (`BENCH_PER_CLUSTER` for a quick smoke run).
+fn per_cluster() -> usize {
+    std::env::var("BENCH_PER_CLUSTER").ok().and_then(|v| v.parse().ok()).unwrap_or(100)
+}
 /// Autoscaled services per cluster.
 const AUTOSCALED: usize = 10;
 
@@ -35,10 +40,10 @@ async fn seed(s: &Seeder) {
     for c in 0..CLUSTERS {
         let cluster = format!("dev-{c:02}");
         s.cluster(&cluster, &[("Environment", "dev")]).await;
-        for i in 0..PER_CLUSTER {
+        for i in 0..per_cluster() {
             let name = format!("svc-{i:02}");
             s.service(&cluster, &name, 1 + (i % 3) as i32, &[]).await;
-            if i < AUTOSCALED {
+            if i < AUTOSCALED.min(per_cluster()) {
                 s.autoscale(&cluster, &name, 1, 6, [false, false, false]).await;
             }
         }
@@ -56,16 +61,18 @@ struct Measured {
     /// AWS calls of each target's own run (the summary's roll-up), min and max.
     calls_per_target: (u64, u64),
     update_service_per_target: u64,
-    /// STS calls the proxy saw during the run (the hub's own: GetCallerIdentity, AssumeRole).
+    /// STS calls the router saw during the run (the hub's own: GetCallerIdentity, AssumeRole).
     sts_calls: u32,
+    /// The invocation's error, if it ended in one (its summary is then only in the log).
+    error: Option<String>,
 }
 
+type Seen = Arc<Mutex<BTreeMap<String, u32>>>;
+
 fn measure(label: &str, env: &[(String, String)], function: &str, event: Value, seen: &Seen) -> Measured {
-    let before = seen.lock().unwrap().clone();
+    let sts = |m: &BTreeMap<String, u32>| m.iter().filter(|(k, _)| k.starts_with("sts:")).map(|(_, n)| n).sum::<u32>();
+    let before = sts(&seen.lock().unwrap());
     let run = invoke(env.to_vec(), function, event, &[]);
-    let after = seen.lock().unwrap().clone();
-    let sts =
-        after.iter().filter(|(op, _)| op.starts_with("sts:")).map(|(op, n)| n - before.get(op).unwrap_or(&0)).sum();
     let s = &run.response;
     let counts = |k: &str| s["counts"][k].as_u64().unwrap_or(0);
     let rollup = s["targets"].as_array().cloned().unwrap_or_default();
@@ -84,33 +91,32 @@ fn measure(label: &str, env: &[(String, String)], function: &str, event: Value, 
             per_target.iter().copied().max().unwrap_or(0),
         ),
         update_service_per_target: s["aws_calls"]["ecs:UpdateService"].as_u64().unwrap_or(0) / targets.max(1) as u64,
-        sts_calls: sts,
+        sts_calls: sts(&seen.lock().unwrap()) - before,
+        error: s.get("error").map(|e| ecs_cost_saver::text::cut(&e.to_string(), 300)),
     }
 }
-
-type Seen = Arc<Mutex<BTreeMap<String, u32>>>;
 
 #[tokio::main]
 async fn main() {
     let latency_ms: u64 = std::env::var("BENCH_LATENCY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let moto = Moto::start();
     let targets: Vec<(String, &str)> =
         (0..ACCOUNTS).flat_map(|a| REGIONS.iter().map(move |r| (account(a), *r))).collect();
+    let sts = Moto::start();
+    let servers: Vec<Moto> = targets.iter().map(|_| Moto::start()).collect();
     let seeding = Instant::now();
-    let seeders = futures_util::future::join_all(targets.iter().map(|(a, r)| account_config(&moto, a, r))).await;
-    futures_util::future::join_all(seeders.iter().map(|c| async move { seed(&Seeder::new(c)).await })).await;
+    let configs = futures_util::future::join_all(servers.iter().zip(&targets).map(|(m, (_, r))| async move {
+        m.sdk_config().await.to_builder().region(aws_config::Region::new(r.to_string())).build()
+    }))
+    .await;
+    futures_util::future::join_all(configs.iter().map(|c| async move { seed(&Seeder::new(c)).await })).await;
     eprintln!("seeded {} targets in {:.1} s", targets.len(), seeding.elapsed().as_secs_f64());
 
-    let seen: Seen = Arc::default();
-    let counting = seen.clone();
-    let rule = Arc::new(move |c: &Call| {
-        *counting.lock().unwrap().entry(c.operation.to_string()).or_insert(0) += 1;
-        (latency_ms > 0).then(|| Fault::Delay(Duration::from_millis(latency_ms)))
-    });
-    let proxy = FaultProxy::start(moto.port, rule).await;
+    let routes = targets.iter().zip(&servers).map(|((a, r), m)| ((a.clone(), r.to_string()), m.port)).collect();
+    let router = AccountRouter::start(sts.port, routes, Duration::from_millis(latency_ms)).await;
+    let seen = router.calls.clone();
     let env = |targets: &str| -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = moto.env().into_iter().filter(|(k, _)| k != "AWS_ENDPOINT_URL").collect();
-        env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint.clone()));
+        let mut env: Vec<(String, String)> = sts.env().into_iter().filter(|(k, _)| k != "AWS_ENDPOINT_URL").collect();
+        env.push(("AWS_ENDPOINT_URL".into(), router.endpoint.clone()));
         env.push(("TARGETS".into(), targets.to_string()));
         env
     };
@@ -127,14 +133,14 @@ async fn main() {
 
     println!("## Many accounts (10 targets × 1,000 services)\n");
     println!(
-        "{} targets ({ACCOUNTS} accounts × {} regions), each {} services over {CLUSTERS} clusters ({} autoscaled), \
-         on one moto server behind a proxy adding {latency_ms} ms to every call. The release bootstraps run \
-         with `TARGETS` set to the first target, then to all ten; default pacing (UpdateService 5/s, burst 50, \
-         per target).\n",
+        "{} targets ({ACCOUNTS} accounts × {} regions), each {} services over {CLUSTERS} clusters ({} autoscaled) on \
+         a moto server of its own, behind one router adding {latency_ms} ms to every call. The release bootstraps \
+         run with `TARGETS` set to the first target, then to all ten; default pacing (UpdateService 5/s, burst 50, \
+         per target), the template's 300 s timeout.\n",
         targets.len(),
         REGIONS.len(),
-        CLUSTERS * PER_CLUSTER,
-        CLUSTERS * AUTOSCALED
+        CLUSTERS * per_cluster(),
+        CLUSTERS * AUTOSCALED.min(per_cluster())
     );
     println!("| run | targets | services | wall | peak RSS | AWS calls per target (min–max) | UpdateService per target | STS calls | failed / not reached |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -153,6 +159,9 @@ async fn main() {
             m.failed,
             m.not_reached
         );
+    }
+    for m in runs.iter().filter(|m| m.error.is_some()) {
+        println!("\n{} ended in an error: {}", m.label, m.error.as_deref().unwrap_or(""));
     }
     let ratio = |a: &Measured, b: &Measured| a.wall.as_secs_f64() / b.wall.as_secs_f64().max(0.001);
     println!(

@@ -13,16 +13,5 @@ section=$(cargo run --quiet --bin bench-cli -- "$build_seconds")
 section="$section
 
 Measured $(date -u +%Y-%m-%dT%H:%MZ) at $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')."
-python3 - "$section" <<'PY'
-import re, sys
-path = "docs/benchmarks.md"
-text = open(path).read()
-section = sys.argv[1].strip() + "\n\n"
-text = re.sub(r"## Command line\n.*?(?=^## |\Z)", "", text, flags=re.S | re.M)
-if "\n## Notes" in text:
-    text = text.replace("\n## Notes", "\n" + section + "## Notes", 1)
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-PY
+python3 scripts/bench-section.py "Command line" "$section"
 sed -n '/^## Command line/,/^## Notes/p' docs/benchmarks.md

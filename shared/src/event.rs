@@ -260,7 +260,10 @@ mod tests {
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
             let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             if name.starts_with("wake-") {
-                let config = crate::Config::from_lookup(|_| None).unwrap();
+                // `account` and `region` need TARGETS; everything else parses without.
+                let targets = (name == "wake-in-target.json").then(|| "111122223333:eu-west-1".to_string());
+                let config =
+                    crate::Config::from_lookup(|k| (k == "TARGETS").then(|| targets.clone()).flatten()).unwrap();
                 let wake =
                     crate::wake::parse_wake(&payload, clock(), &config).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert!(parse_invocation(&payload, Mode::ScaleDown, clock(), false).is_err(), "{name} is wake-only");
@@ -306,7 +309,7 @@ mod tests {
             assert_eq!(parse(Mode::ScaleUp).is_ok(), !force, "{name}: force files are for scale-down only");
             seen += 1;
         }
-        assert_eq!(seen, 15);
+        assert_eq!(seen, 17);
     }
 
     #[test]

@@ -270,7 +270,7 @@ async fn respond(client: &mut TcpStream, status: u16, reason: &str, code: &str, 
     client.shutdown().await
 }
 
-fn with_connection_close(response: Vec<u8>) -> Vec<u8> {
+pub(crate) fn with_connection_close(response: Vec<u8>) -> Vec<u8> {
     let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else { return response };
     let head = String::from_utf8_lossy(&response[..end]).to_string();
     if head.to_lowercase().contains("\nconnection: close") {

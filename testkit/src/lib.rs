@@ -3,6 +3,7 @@
 //! watch`, an Application Load Balancer on moto (`alb`) and a fault-injecting proxy
 //! (`fault_proxy`). Used by the integration tests, the CLI's tests, the benchmarks and the demo.
 
+pub mod account_router;
 pub mod alb;
 mod cbor_json;
 pub mod fault_proxy;
