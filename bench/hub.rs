@@ -65,6 +65,8 @@ struct Measured {
     sts_calls: u32,
     /// The invocation's error, if it ended in one (its summary is then only in the log).
     error: Option<String>,
+    /// Services failed or not reached, as its error message counts them.
+    failed_by_error: Option<u64>,
 }
 
 type Seen = Arc<Mutex<BTreeMap<String, u32>>>;
@@ -93,6 +95,10 @@ fn measure(label: &str, env: &[(String, String)], function: &str, event: Value, 
         update_service_per_target: s["aws_calls"]["ecs:UpdateService"].as_u64().unwrap_or(0) / targets.max(1) as u64,
         sts_calls: sts(&seen.lock().unwrap()) - before,
         error: s.get("error").map(|e| ecs_cost_saver::text::cut(&e.to_string(), 300)),
+        // An invocation that ended in an error answers no summary: its message counts them.
+        failed_by_error: s["error"]["errorMessage"]
+            .as_str()
+            .and_then(|m| m.split(" service(s) failed").next()?.parse().ok()),
     }
 }
 
@@ -146,7 +152,7 @@ async fn main() {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in &runs {
         println!(
-            "| {} | {} | {} | **{:.1} s** | {:.1} MiB | {}–{} | {} | {} | {} / {} |",
+            "| {} | {} | {} | **{:.1} s** | {:.1} MiB | {}–{} | {} | {} | {} |",
             m.label,
             m.targets,
             m.services,
@@ -156,8 +162,10 @@ async fn main() {
             m.calls_per_target.1,
             m.update_service_per_target,
             m.sts_calls,
-            m.failed,
-            m.not_reached
+            match m.failed_by_error {
+                Some(n) => format!("{n} (the error's count: no summary answered)"),
+                None => format!("{} / {}", m.failed, m.not_reached),
+            }
         );
     }
     for m in runs.iter().filter(|m| m.error.is_some()) {

@@ -132,6 +132,24 @@ fn invocation_of(summary: &Summary) -> Invocation {
     Invocation { mode, now, dry_run: summary.dry_run, force: summary.force }
 }
 
+/// Lambda refuses a response above 6 MB, and the invocation would then fail after its work was
+/// done (retried, alarmed): an answer above this keeps only its failed and unreached entries
+/// (`services_omitted` says how many are left out; every entry is in the log, a line a target).
+pub const MAX_ANSWER_BYTES: usize = 5_000_000;
+
+/// `summary` as an invocation may answer it: whole, or without its entries that need no
+/// attention when it would be larger than `limit` bytes.
+pub fn within_answer_limit(mut summary: Summary, limit: usize) -> Summary {
+    let size = serde_json::to_vec(&summary).map_or(0, |v| v.len());
+    if size <= limit {
+        return summary;
+    }
+    let before = summary.services.len();
+    summary.services.retain(|s| s.action.is_failure());
+    summary.services_omitted += (before - summary.services.len()) as u32;
+    summary
+}
+
 /// The targets that could not be worked on, for the invocation's error.
 pub fn failed_targets(summary: &Summary) -> Vec<String> {
     summary

@@ -59,7 +59,7 @@ enum JsonFunction {
 #[derive(serde::Serialize)]
 #[serde(untagged)]
 enum Response {
-    Summary(Summary),
+    Summary(Box<Summary>),
     Json(Value),
 }
 
@@ -78,13 +78,13 @@ async fn serve_json(function: JsonFunction) -> Result<(), lambda_runtime::Error>
             let clock = crate::clock::now();
             Ok::<_, Diagnostic>(match (function, hub) {
                 (JsonFunction::Scheduled(mode), None) => {
-                    Response::Summary(handle(mode, config, fleet, payload, clock, deadline).await?)
+                    Response::Summary(Box::new(handle(mode, config, fleet, payload, clock, deadline).await?))
                 }
                 (JsonFunction::Scheduled(mode), Some(hub)) => {
                     let inv = parse_invocation(&payload, mode, clock, config.dry_run)
                         .map_err(|e| diagnostic("InvalidPayload", e.to_string()))?;
                     let reached = hub.reach(&config.targets, &config.spoke_role_name, &Place::default()).await;
-                    Response::Summary(handle_targets(config, &reached, inv, deadline).await?)
+                    Response::Summary(Box::new(handle_targets(config, &reached, inv, deadline).await?))
                 }
                 (JsonFunction::Wake, None) => {
                     Response::Json(handle_wake(config, fleet, payload, clock, deadline).await?)
@@ -128,7 +128,7 @@ pub async fn handle_targets<F: Fleet>(
     let summary = crate::hub::run_targets(reached, config, inv, deadline).await;
     crate::emf::publish(&summary, &summary);
     services_failed(&summary)?;
-    Ok(summary)
+    Ok(crate::hub::within_answer_limit(summary, crate::hub::MAX_ANSWER_BYTES))
 }
 
 /// `TargetsFailed` naming each target that could not be worked on, else `ServicesFailed` naming
@@ -178,11 +178,22 @@ pub async fn handle_wake_targets<F: Fleet>(
     request: &crate::wake::WakeRequest,
     deadline: Option<Instant>,
 ) -> Result<Value, Diagnostic> {
-    let report = crate::hub::wake_targets(reached, config, request, deadline)
-        .await
-        .map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
-    crate::emf::publish(&report, &report.summary);
+    let report =
+        wake_reached(config, reached, request, deadline).await.map_err(|e| diagnostic(e.kind().0, e.to_string()))?;
     wake_result(report)
+}
+
+/// A wake on the reached targets, logged and published, its answer within Lambda's limit.
+async fn wake_reached<F: Fleet>(
+    config: &Config,
+    reached: &[Reached<F>],
+    request: &crate::wake::WakeRequest,
+    deadline: Option<Instant>,
+) -> Result<WakeReport, WakeError> {
+    let mut report = crate::hub::wake_targets(reached, config, request, deadline).await?;
+    crate::emf::publish(&report, &report.summary);
+    report.summary = crate::hub::within_answer_limit(report.summary, crate::hub::MAX_ANSWER_BYTES);
+    Ok(report)
 }
 
 /// Serves `wake` until the runtime stops: direct invocations and Function URL requests.
@@ -329,9 +340,7 @@ async fn wake_on<F: Fleet>(
     let request = parse_wake(payload, clock, config)?;
     let place = crate::wake::place_of(payload)?;
     let reached = hub.reach(&config.targets, &config.spoke_role_name, &place).await;
-    let report = crate::hub::wake_targets(&reached, config, &request, deadline).await?;
-    crate::emf::publish(&report, &report.summary);
-    Ok(report)
+    wake_reached(config, &reached, &request, deadline).await
 }
 
 async fn run_wake<F: Fleet>(

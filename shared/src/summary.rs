@@ -65,6 +65,10 @@ pub struct Summary {
     /// Estimated money: hourly cost avoided by what sleeps, dollars saved by what was restored.
     pub savings: Savings,
     pub services: Vec<ServiceReport>,
+    /// Entries left out of this answer or log line (`hub::within_answer_limit`, and the whole
+    /// run's log line over `TARGETS`, whose entries are in each target's own line).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub services_omitted: u32,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// Waking routing taken down (or still waiting for healthy targets) this run.
@@ -163,6 +167,7 @@ impl Summary {
             second_passes,
             savings: Savings::default(),
             services,
+            services_omitted: 0,
             warnings,
             routing: Vec::new(),
             targets: Vec::new(),

@@ -111,6 +111,7 @@ fn summary(mode: Mode) -> Summary {
         second_passes: 0,
         savings: Savings { asleep_services: 4, hourly_usd_avoided: 0.1975, usd_saved: 0.0, ..Savings::default() },
         services: vec![],
+        services_omitted: 0,
         warnings: vec![],
         routing: vec![],
         targets: vec![],

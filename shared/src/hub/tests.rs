@@ -278,3 +278,25 @@ async fn waking_routing_only_at_home() {
     assert_eq!(fleet(&reached, "222222222222").service("previews", "pr-101-web").desired, 0);
     assert!(fleet(&reached, "222222222222").target_groups().iter().all(|g| !g.contains("/csw-")));
 }
+
+/// Ten targets of 1,000 services make a summary of megabytes: past Lambda's 6 MB response limit
+/// the invocation would fail after its work was done. The answer keeps what needs attention.
+#[tokio::test]
+async fn a_large_answer_keeps_its_failures_and_says_how_many_it_left_out() {
+    let config = hub_config();
+    let reached = three_targets();
+    fleet(&reached, "111111111111").fail_write(1);
+    let summary = run_targets(&reached, &config, inv(Mode::ScaleDown, friday_evening()), None).await;
+    let whole = serde_json::to_vec(&summary).unwrap().len();
+    assert_eq!(within_answer_limit(summary.clone(), whole), summary, "within the limit: whole");
+    let cut = within_answer_limit(summary.clone(), whole - 1);
+    assert_eq!(cut.services.len(), 1, "{:?}", cut.services);
+    assert_eq!(cut.services[0].action, Reported::Failed);
+    assert_eq!(cut.services_omitted as usize, summary.services.len() - 1);
+    assert_eq!(
+        (cut.counts.clone(), cut.targets.clone(), cut.savings.clone()),
+        (summary.counts, summary.targets, summary.savings)
+    );
+    let json = serde_json::to_value(&cut).unwrap();
+    assert_eq!(json["services_omitted"], summary.services.len() - 1);
+}
