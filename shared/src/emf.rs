@@ -64,12 +64,14 @@ pub fn publish(report: &impl serde::Serialize, summary: &Summary) {
         Caller::Wake => "wake finished",
         Caller::Waker => "waker finished",
     };
+    // Each target's share, for its log line and its metrics (none without `TARGETS`).
+    let parts = crate::hub::per_target(summary);
     if summary.targets.is_empty() {
         let json = serde_json::to_string(report).unwrap_or_default();
         tracing::info!(summary = %json, "{finished}");
     } else {
-        for (t, part) in summary.targets.iter().zip(crate::hub::per_target(summary)) {
-            let json = serde_json::to_string(&part).unwrap_or_default();
+        for (t, part) in summary.targets.iter().zip(&parts) {
+            let json = serde_json::to_string(part).unwrap_or_default();
             tracing::info!(account = %t.account, region = %t.region, summary = %json, "target finished");
         }
         let mut whole = summary.clone();
@@ -79,7 +81,7 @@ pub fn publish(report: &impl serde::Serialize, summary: &Summary) {
         tracing::info!(summary = %json, "{finished}");
     }
     log_environments(summary);
-    emit(summary);
+    emit(summary, &parts);
 }
 
 /// The message of the per-environment lines the dashboard's Logs Insights widget reads.
@@ -150,17 +152,18 @@ pub fn document_in(
     Value::Object(root)
 }
 
-/// Prints the run's metrics as one line on stdout, where Lambda's log agent picks EMF up.
+/// Prints the run's metrics as one line on stdout, where Lambda's log agent picks EMF up, and a
+/// line for each target's share (`parts`, in `summary.targets` order).
 /// Dry runs change nothing and report nothing: the dashboard shows only what happened.
-pub fn emit(summary: &Summary) {
+fn emit(summary: &Summary, parts: &[Summary]) {
     if summary.dry_run {
         return;
     }
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| summary.caller.name().to_string());
     let now = chrono::Utc::now().timestamp_millis();
     println!("{}", document(&function, summary, now));
-    for (target, part) in summary.targets.iter().zip(crate::hub::per_target(summary)) {
-        println!("{}", document_in(&function, Some(target), &part, now));
+    for (target, part) in summary.targets.iter().zip(parts) {
+        println!("{}", document_in(&function, Some(target), part, now));
     }
 }
 

@@ -111,7 +111,7 @@ pub fn per_target(summary: &Summary) -> Vec<Summary> {
             let here = |s: &&crate::summary::ServiceReport| {
                 s.account.as_deref() == Some(t.account.as_str()) && s.region.as_deref() == Some(t.region.as_str())
             };
-            let mut part = Summary::new(summary.caller, &invocation_of(summary), Vec::new(), Vec::new());
+            let mut part = summary.header();
             part.services = summary.services.iter().filter(here).cloned().collect();
             part.counts = t.counts.clone();
             part.aws_retries = BTreeMap::from([("all".to_string(), t.aws_retries)]);
@@ -120,16 +120,6 @@ pub fn per_target(summary: &Summary) -> Vec<Summary> {
             part
         })
         .collect()
-}
-
-/// The invocation a summary reports (its `now` as written, to the second).
-fn invocation_of(summary: &Summary) -> Invocation {
-    let now = chrono::DateTime::parse_from_rfc3339(&summary.now).map(|t| t.to_utc()).unwrap_or_default();
-    let mode = match summary.caller {
-        Caller::Run(mode) => mode,
-        Caller::Wake | Caller::Waker => crate::plan::Mode::ScaleUp,
-    };
-    Invocation { mode, now, dry_run: summary.dry_run, force: summary.force }
 }
 
 /// Lambda refuses a response above 6 MB, and the invocation would then fail after its work was

@@ -79,6 +79,26 @@ pub struct Summary {
     pub targets: Vec<TargetReport>,
 }
 
+/// A summary of nothing yet, by `caller` at `now`.
+fn blank(caller: Caller, dry_run: bool, force: bool, now: String) -> Summary {
+    Summary {
+        caller,
+        dry_run,
+        force,
+        now,
+        counts: BTreeMap::new(),
+        aws_calls: BTreeMap::new(),
+        aws_retries: BTreeMap::new(),
+        second_passes: 0,
+        savings: Savings::default(),
+        services: Vec::new(),
+        services_omitted: 0,
+        warnings: Vec::new(),
+        routing: Vec::new(),
+        targets: Vec::new(),
+    }
+}
+
 fn caller_name<S: serde::Serializer>(caller: &Caller, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(caller.name())
 }
@@ -156,22 +176,13 @@ impl Summary {
                 }
             })
             .collect();
-        Summary {
-            caller,
-            dry_run: inv.dry_run,
-            force: inv.force,
-            now: rfc3339(inv.now),
-            counts,
-            aws_calls: BTreeMap::new(),
-            aws_retries: BTreeMap::new(),
-            second_passes,
-            savings: Savings::default(),
-            services,
-            services_omitted: 0,
-            warnings,
-            routing: Vec::new(),
-            targets: Vec::new(),
-        }
+        Summary { counts, second_passes, services, warnings, ..blank(caller, inv.dry_run, inv.force, rfc3339(inv.now)) }
+    }
+
+    /// The same run's header (who, when, dry run, force) with nothing in it yet: what a share of
+    /// it starts from (`hub::per_target`).
+    pub fn header(&self) -> Summary {
+        blank(self.caller, self.dry_run, self.force, self.now.clone())
     }
 
     /// Attaches each service's cost entry (same order as the services) and adds up the totals.
